@@ -1,0 +1,108 @@
+import { randomToken, safeEqual, sha256 } from '../crypto/hashing.js';
+import type { Db } from '../db/database.js';
+import { AppError, notFound } from '../errors/errors.js';
+import { newId } from '../ids/ids.js';
+import {
+  type ApiKey,
+  findApiKey,
+  insertApiKey,
+  listApiKeys,
+  revokeApiKey,
+  withoutHash,
+} from './api-keys-store.js';
+import { grants, type Scope } from './scopes.js';
+
+/** Who is calling: resolved once per request from the Authorization header. */
+export type Principal = {
+  keyId: string;
+  tenantId: string | null;
+  scopes: Scope[];
+};
+
+export type CreatedApiKey = { key: ApiKey; token: string };
+
+const TOKEN_PATTERN = /^avow_([0-9a-hjkmnp-tv-z]{26})_([A-Za-z0-9_-]{43})$/;
+
+/**
+ * Keys read `avow_<id>_<secret>`. The id part is the visible prefix; only the
+ * SHA-256 of the secret is stored, and it is compared in constant time.
+ */
+export function createApiKeyService(deps: { db: Db; cacheSeconds: number; now?: () => Date }) {
+  const { db } = deps;
+  const now = deps.now ?? (() => new Date());
+  // Every request authenticates; a short cache keeps that off the database.
+  // A revocation made by this process takes effect at once, one made by another
+  // process within cacheSeconds.
+  const cache = new Map<string, { principal: Principal; hash: Buffer; until: number }>();
+
+  async function create(input: {
+    name: string;
+    scopes: Scope[];
+    tenantId: string | null;
+    createdBy: string | null;
+  }): Promise<CreatedApiKey> {
+    if (input.tenantId !== null && input.scopes.includes('operator')) {
+      throw new AppError('validation_failed', 'A tenant key cannot hold the operator scope', {
+        details: [{ path: 'scopes', message: 'operator is only for installation keys' }],
+      });
+    }
+    const id = newId('apiKey');
+    const idPart = id.slice('key_'.length);
+    const secret = randomToken(32);
+    const key = await insertApiKey(db, {
+      id,
+      tenantId: input.tenantId,
+      name: input.name,
+      prefix: `avow_${idPart}`,
+      secretHash: sha256(secret),
+      scopes: [...new Set(input.scopes)],
+      createdBy: input.createdBy,
+    });
+    return { key: withoutHash(key), token: `avow_${idPart}_${secret}` };
+  }
+
+  async function authenticate(token: string): Promise<Principal | undefined> {
+    const match = TOKEN_PATTERN.exec(token);
+    if (!match) return undefined;
+    const [, idPart = '', secret = ''] = match;
+    const hash = sha256(secret);
+    const cached = cache.get(idPart);
+    if (cached && cached.until > Date.now()) {
+      return safeEqual(cached.hash, hash) ? cached.principal : undefined;
+    }
+    const key = await findApiKey(db, `key_${idPart}`);
+    if (!key || key.revokedAt !== null || !safeEqual(key.secretHash, hash)) {
+      cache.delete(idPart);
+      return undefined;
+    }
+    const principal: Principal = { keyId: key.id, tenantId: key.tenantId, scopes: key.scopes };
+    if (deps.cacheSeconds > 0) {
+      cache.set(idPart, { principal, hash: key.secretHash, until: Date.now() + deps.cacheSeconds * 1000 });
+    }
+    return principal;
+  }
+
+  async function revoke(caller: Principal, id: string): Promise<ApiKey> {
+    const key = await findApiKey(db, id);
+    if (!key || !canManage(caller, key.tenantId)) throw notFound('API key');
+    if (key.revokedAt) throw new AppError('conflict', 'This API key is already revoked');
+    const revoked = await revokeApiKey(db, id, now());
+    if (!revoked) throw new AppError('conflict', 'This API key is already revoked');
+    cache.delete(id.slice('key_'.length));
+    return revoked;
+  }
+
+  async function list(tenantId: string | null, includeRevoked: boolean): Promise<ApiKey[]> {
+    return listApiKeys(db, { tenantId, includeRevoked });
+  }
+
+  return { create, authenticate, revoke, list };
+}
+
+export type ApiKeyService = ReturnType<typeof createApiKeyService>;
+
+/** Operators manage every key; a tenant's admin manages its own tenant's keys. */
+export function canManage(caller: Principal, tenantId: string | null): boolean {
+  if (grants(caller.scopes, 'operator') && caller.tenantId === null) return true;
+  return tenantId !== null && caller.tenantId === tenantId && grants(caller.scopes, 'admin');
+}

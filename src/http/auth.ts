@@ -1,0 +1,79 @@
+import type { FastifyRequest } from 'fastify';
+import type { ApiKeyService, Principal } from '../access/api-keys-service.js';
+import { grants, type Scope } from '../access/scopes.js';
+import type { Db } from '../db/database.js';
+import { AppError, notFound } from '../errors/errors.js';
+import { findTenant } from '../tenancy/tenants-store.js';
+import type { App } from './app-types.js';
+
+/** Every /v1 route says who may call it: a scope, or `public` for the privacy center. */
+export type RouteAccess = Scope | 'public';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: RouteAccess;
+  }
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+}
+
+export const TENANT_HEADER = 'avow-tenant';
+
+export function installAuthentication(app: App, deps: { apiKeys: ApiKeyService }): void {
+  app.decorateRequest('principal', null);
+
+  // A /v1 route without a declared access level is a bug: refuse to start.
+  app.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/v1/') && route.config?.access === undefined) {
+      throw new Error(`Route ${route.method} ${route.url} does not declare its access (config.access)`);
+    }
+  });
+
+  // onRequest runs before the body is read: an unauthenticated caller learns nothing
+  // about what a valid body would be.
+  app.addHook('onRequest', async (request) => {
+    const access = request.routeOptions.config.access;
+    if (access === undefined || access === 'public') return;
+    const header = request.headers.authorization;
+    const token = header?.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : undefined;
+    if (!token) {
+      throw new AppError('unauthorized', 'Send an API key as "Authorization: Bearer avow_..."');
+    }
+    const principal = await deps.apiKeys.authenticate(token);
+    if (!principal) throw new AppError('unauthorized', 'The API key is not valid or has been revoked');
+    if (!grants(principal.scopes, access)) {
+      throw new AppError('forbidden', `This API key lacks the ${access} scope this route needs`);
+    }
+    request.principal = principal;
+  });
+}
+
+export function principalOf(request: FastifyRequest): Principal {
+  if (!request.principal) throw new Error('principalOf called on a route without authentication');
+  return request.principal;
+}
+
+/**
+ * The tenant a request acts on. A tenant key acts on its own tenant; an
+ * installation key names one in the Avow-Tenant header. A tenant that does not
+ * exist, or is not the key's, is "not found" either way, so a key cannot learn
+ * which other tenants exist.
+ */
+export async function tenantOf(request: FastifyRequest, db: Db): Promise<string> {
+  const principal = principalOf(request);
+  const named = request.headers[TENANT_HEADER];
+  const header = Array.isArray(named) ? named[0] : named;
+  if (principal.tenantId !== null) {
+    if (header !== undefined && header !== principal.tenantId) throw notFound('Tenant');
+    return principal.tenantId;
+  }
+  if (!header) {
+    throw new AppError('bad_request', `This route acts on one tenant: send its id in the ${TENANT_HEADER} header`, {
+      details: [{ path: `headers.${TENANT_HEADER}`, message: 'required for installation keys' }],
+    });
+  }
+  const tenant = await findTenant(db, header);
+  if (!tenant) throw notFound('Tenant');
+  return tenant.id;
+}

@@ -1,0 +1,150 @@
+import fastifyHelmet from '@fastify/helmet';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
+import {
+  hasZodFastifySchemaValidationErrors,
+  jsonSchemaTransform,
+  jsonSchemaTransformObject,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
+import { AppError, type ErrorCode, type ErrorDetail, errorStatus } from '../errors/errors.js';
+import { newId } from '../ids/ids.js';
+import type { App } from './app-types.js';
+
+export type HttpServerOptions = {
+  logger: Logger;
+  trustProxy: boolean;
+  publicUrl: string;
+  version: string;
+};
+
+const fastifyErrorCodes: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_json',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad_request',
+};
+
+function sendError(
+  reply: FastifyReply,
+  request: FastifyRequest,
+  code: ErrorCode,
+  message: string,
+  details?: ErrorDetail[],
+) {
+  return reply.status(errorStatus[code]).send({
+    error: { code, message, requestId: String(request.id), ...(details ? { details } : {}) },
+  });
+}
+
+/** Turns anything thrown in a route into the one reply shape; a client's mistake is never a 500. */
+function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  if (error instanceof AppError) {
+    return sendError(reply, request, error.code, error.message, error.details);
+  }
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const where = error.validationContext ?? 'body';
+    const details = error.validation.map((issue) => {
+      const path = [where, ...issue.instancePath.split('/').filter(Boolean)].join('.');
+      return { path, message: issue.message ?? 'is not valid' };
+    });
+    const summary = details.map((d) => `${d.path}: ${d.message}`).join('; ');
+    return sendError(reply, request, 'validation_failed', `The request is not valid: ${summary}`, details);
+  }
+  const mapped = error.code ? fastifyErrorCodes[error.code] : undefined;
+  if (mapped) {
+    const message =
+      mapped === 'invalid_json'
+        ? 'The body is not valid JSON; send a JSON object with Content-Type: application/json'
+        : error.message;
+    return sendError(reply, request, mapped, message);
+  }
+  if (error.statusCode === 429) return sendError(reply, request, 'rate_limited', error.message);
+  if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
+    return sendError(reply, request, 'bad_request', error.message);
+  }
+  // Unexpected: the stack goes to the log, never the text to the client.
+  request.log.error({ err: error }, 'unhandled error');
+  return sendError(reply, request, 'internal', 'Something went wrong on our side; quote the requestId if you report it');
+}
+
+export async function createHttpServer(options: HttpServerOptions): Promise<App> {
+  const app = Fastify({
+    loggerInstance: options.logger,
+    // Fastify's own request lines carry the URL; ours (onResponse below) carry the route pattern.
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: options.trustProxy,
+    genReqId: () => newId('httpRequest'),
+    // An incoming id is not trusted: ours are unique and cannot be forged into the logs.
+    requestIdHeader: false,
+    bodyLimit: 5 * 1024 * 1024,
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: true },
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, request, 'not_found', `There is no route ${request.method} ${request.url.split('?')[0]}; see /docs`),
+  );
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  // One line per request, with the route pattern rather than the URL, so that
+  // identifiers in paths or queries never reach the log.
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
+      'request',
+    );
+  });
+
+  await app.register(fastifyHelmet, {
+    // The API docs page loads its own scripts and styles from this server.
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+      },
+    },
+  });
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Avow API',
+        version: options.version,
+        description:
+          'Privacy policy as code: the register, the personal-data vault, purpose decisions, consent, rights requests and the audit log.',
+      },
+      servers: [{ url: options.publicUrl }],
+      components: {
+        securitySchemes: {
+          apiKey: { type: 'http', scheme: 'bearer', description: 'An Avow API key: avow_<id>_<secret>' },
+        },
+      },
+      security: [{ apiKey: [] }],
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs', staticCSP: true });
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}

@@ -1,0 +1,24 @@
+import { monotonicFactory } from 'ulidx';
+
+/**
+ * Ids are a type prefix and a ULID: readable in logs, sortable by creation time,
+ * and unguessable enough that they are not a secret's only protection.
+ */
+const prefixes = {
+  tenant: 'ten',
+  apiKey: 'key',
+  httpRequest: 'rid',
+  rightsRequest: 'req',
+} as const;
+
+export type IdKind = keyof typeof prefixes;
+
+const ulid = monotonicFactory();
+
+export function newId(kind: IdKind): string {
+  return `${prefixes[kind]}_${ulid().toLowerCase()}`;
+}
+
+export function idPattern(kind: IdKind): RegExp {
+  return new RegExp(`^${prefixes[kind]}_[0-9a-hjkmnp-tv-z]{26}$`);
+}

@@ -1,0 +1,81 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestAvow, type TestAvow } from '../support/avow.js';
+
+let avow: TestAvow;
+beforeAll(async () => {
+  avow = await startTestAvow();
+});
+afterAll(async () => avow.close());
+
+describe('health and readiness', () => {
+  it('answers /health and reports the database and schema on /ready', async () => {
+    const health = await avow.call('GET', '/health', { token: null });
+    expect(health.status).toBe(200);
+    expect(health.body).toEqual({ status: 'ok' });
+
+    const ready = await avow.call('GET', '/ready', { token: null });
+    expect(ready.status).toBe(200);
+    expect(ready.body).toEqual({ status: 'ready', database: 'reachable', schema: 'current', pendingMigrations: [] });
+  });
+
+  it('puts a request id and security headers on every reply', async () => {
+    const first = await avow.call('GET', '/health', { token: null });
+    const second = await avow.call('GET', '/nowhere', { token: null });
+    expect(first.headers.get('x-request-id')).toMatch(/^rid_[0-9a-z]{26}$/);
+    expect(second.headers.get('x-request-id')).toMatch(/^rid_/);
+    expect(first.headers.get('x-request-id')).not.toBe(second.headers.get('x-request-id'));
+    expect(first.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(first.headers.get('strict-transport-security')).toContain('max-age=');
+    expect(first.headers.get('content-security-policy')).toContain("default-src 'self'");
+  });
+
+  it('does not take a request id from the client', async () => {
+    const reply = await avow.call('GET', '/health', { token: null, headers: { 'x-request-id': 'forged' } });
+    expect(reply.headers.get('x-request-id')).not.toBe('forged');
+  });
+});
+
+describe('errors', () => {
+  it('answers an unknown route with the error shape and the request id', async () => {
+    const reply = await avow.call<{ error: { code: string; message: string; requestId: string } }>('GET', '/v1/nothing-here');
+    expect(reply.status).toBe(404);
+    expect(reply.body.error.code).toBe('not_found');
+    expect(reply.body.error.requestId).toBe(reply.headers.get('x-request-id'));
+  });
+
+  it('answers malformed JSON with 400 invalid_json, not 500', async () => {
+    const reply = await avow.call<{ error: { code: string; message: string } }>('POST', '/v1/tenants', { rawBody: '{"name": ' });
+    expect(reply.status).toBe(400);
+    expect(reply.body.error.code).toBe('invalid_json');
+    expect(reply.body.error.message).toMatch(/not valid JSON/);
+  });
+
+  it('answers a body that is not JSON with 415', async () => {
+    const reply = await avow.call<{ error: { code: string } }>('POST', '/v1/tenants', {
+      rawBody: 'name=x',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    expect(reply.status).toBe(415);
+    expect(reply.body.error.code).toBe('unsupported_media_type');
+  });
+});
+
+describe('API documentation', () => {
+  it('serves an OpenAPI 3.1 document generated from the routes', async () => {
+    const reply = await avow.call<{ openapi: string; paths: Record<string, Record<string, { requestBody?: unknown }>> }>(
+      'GET',
+      '/openapi.json',
+      { token: null },
+    );
+    expect(reply.status).toBe(200);
+    expect(reply.body.openapi).toBe('3.1.0');
+    expect(Object.keys(reply.body.paths)).toEqual(expect.arrayContaining(['/v1/tenants', '/v1/tenants/{tenantId}', '/v1/keys', '/v1/keys/{keyId}', '/ready']));
+    expect(JSON.stringify(reply.body.paths['/v1/tenants']?.post?.requestBody)).toContain('contractStart');
+  });
+
+  it('serves readable docs at /docs', async () => {
+    const reply = await avow.call('GET', '/docs/', { token: null });
+    expect(reply.status).toBe(200);
+    expect(reply.text).toContain('swagger-ui');
+  });
+});
