@@ -30,11 +30,16 @@ const createKey = z
       .regex(idPattern('tenant'), 'must be a tenant id (ten_...)')
       .nullable()
       .optional()
-      .describe('The tenant the key acts for; omit with a tenant key (its own tenant), null for an installation key'),
+      .describe(
+        'The tenant the key acts for; omit with a tenant key (its own tenant), null for an installation key',
+      ),
   })
   .strict();
 
-export function registerApiKeyRoutes(app: App, deps: { apiKeys: ApiKeyService; tenants: TenantService }): void {
+export function registerApiKeyRoutes(
+  app: App,
+  deps: { apiKeys: ApiKeyService; tenants: TenantService },
+): void {
   const { apiKeys, tenants } = deps;
 
   app.post(
@@ -50,13 +55,17 @@ export function registerApiKeyRoutes(app: App, deps: { apiKeys: ApiKeyService; t
     },
     async (request, reply) => {
       const caller = principalOf(request);
-      const tenantId = request.body.tenantId === undefined ? caller.tenantId : request.body.tenantId;
+      const tenantId =
+        request.body.tenantId === undefined ? caller.tenantId : request.body.tenantId;
       if (!canManage(caller, tenantId)) throw notFound('Tenant');
       if (tenantId !== null) await tenants.get(tenantId);
       // A key can hand on only what it holds.
       const beyond = request.body.scopes.filter((scope) => !grants(caller.scopes, scope));
       if (beyond.length > 0) {
-        throw new AppError('forbidden', `This API key cannot grant scopes it does not hold: ${beyond.join(', ')}`);
+        throw new AppError(
+          'forbidden',
+          `This API key cannot grant scopes it does not hold: ${beyond.join(', ')}`,
+        );
       }
       const created = await apiKeys.create({ ...request.body, tenantId, createdBy: caller.keyId });
       return reply.status(201).send(created);
@@ -71,8 +80,15 @@ export function registerApiKeyRoutes(app: App, deps: { apiKeys: ApiKeyService; t
         tags: ['keys'],
         summary: 'List API keys of a tenant, or the installation keys',
         querystring: z.object({
-          tenantId: z.string().regex(idPattern('tenant')).optional().describe('Operators: whose keys; omitted, the installation keys'),
-          includeRevoked: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+          tenantId: z
+            .string()
+            .regex(idPattern('tenant'))
+            .optional()
+            .describe('Operators: whose keys; omitted, the installation keys'),
+          includeRevoked: z
+            .enum(['true', 'false'])
+            .default('false')
+            .transform((v) => v === 'true'),
         }),
         response: { 200: z.object({ items: z.array(apiKeyReply) }), ...authErrors },
       },
@@ -92,7 +108,9 @@ export function registerApiKeyRoutes(app: App, deps: { apiKeys: ApiKeyService; t
       schema: {
         tags: ['keys'],
         summary: 'Revoke an API key',
-        params: z.object({ keyId: z.string().regex(idPattern('apiKey'), 'must be a key id (key_...)') }),
+        params: z.object({
+          keyId: z.string().regex(idPattern('apiKey'), 'must be a key id (key_...)'),
+        }),
         response: { 200: apiKeyReply, ...authErrors, 409: errorReply },
       },
     },

@@ -77,7 +77,11 @@ export function createApiKeyService(deps: { db: Db; cacheSeconds: number; now?: 
     }
     const principal: Principal = { keyId: key.id, tenantId: key.tenantId, scopes: key.scopes };
     if (deps.cacheSeconds > 0) {
-      cache.set(idPart, { principal, hash: key.secretHash, until: Date.now() + deps.cacheSeconds * 1000 });
+      cache.set(idPart, {
+        principal,
+        hash: key.secretHash,
+        until: Date.now() + deps.cacheSeconds * 1000,
+      });
     }
     return principal;
   }

@@ -1,5 +1,5 @@
-import type { Db } from '../db/database.js';
 import type { Selectable } from 'kysely';
+import type { Db } from '../db/database.js';
 import type { ApiKeyRow } from '../db/schema.js';
 import type { Scope } from './scopes.js';
 

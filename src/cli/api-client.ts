@@ -14,7 +14,11 @@ export class ApiError extends Error {
   }
 }
 
-export type ApiConnection = { url: string; apiKey: string | undefined; tenant?: string | undefined };
+export type ApiConnection = {
+  url: string;
+  apiKey: string | undefined;
+  tenant?: string | undefined;
+};
 
 export async function callApi<T>(
   connection: ApiConnection,
@@ -34,13 +38,32 @@ export async function callApi<T>(
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch {
-    throw new ApiError(0, 'unreachable', `Cannot reach Avow at ${connection.url}; is it running (npm start)? Set AVOW_URL or --url to point elsewhere.`);
+    throw new ApiError(
+      0,
+      'unreachable',
+      `Cannot reach Avow at ${connection.url}; is it running (npm start)? Set AVOW_URL or --url to point elsewhere.`,
+    );
   }
   const text = await response.text();
   const parsed = text ? (JSON.parse(text) as unknown) : undefined;
   if (!response.ok) {
-    const error = (parsed as { error?: { code: string; message: string; details?: { path?: string; message: string }[] } } | undefined)?.error;
-    throw new ApiError(response.status, error?.code ?? 'http_error', error?.message ?? `HTTP ${response.status}`, error?.details);
+    const error = (
+      parsed as
+        | {
+            error?: {
+              code: string;
+              message: string;
+              details?: { path?: string; message: string }[];
+            };
+          }
+        | undefined
+    )?.error;
+    throw new ApiError(
+      response.status,
+      error?.code ?? 'http_error',
+      error?.message ?? `HTTP ${response.status}`,
+      error?.details,
+    );
   }
   return parsed as T;
 }

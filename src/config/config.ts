@@ -29,7 +29,9 @@ const envSchema = z.object({
   AVOW_SIGNING_KEY_FILE: z.string().min(1).optional(),
   AVOW_MIGRATE_ON_START: booleanString.default(true),
   AVOW_DEMO: booleanString.optional(),
-  AVOW_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  AVOW_LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info'),
   AVOW_PUBLIC_URL: z.url().optional(),
   AVOW_TRUST_PROXY: booleanString.default(false),
   AVOW_API_KEY_CACHE_SECONDS: z.coerce.number().int().min(0).max(3600).default(10),
@@ -39,7 +41,9 @@ export type Config = {
   port: number;
   host: string;
   dataDir: string;
-  database: { kind: 'pglite'; dataDir: string } | { kind: 'postgres'; url: string; poolSize: number };
+  database:
+    | { kind: 'pglite'; dataDir: string }
+    | { kind: 'postgres'; url: string; poolSize: number };
   keys: {
     masterKey?: string;
     masterKeyFile?: string;

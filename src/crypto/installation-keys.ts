@@ -77,13 +77,23 @@ export function generateInstallationKeys(): { masterKey: Buffer; signingKey: Key
 /** Loads the keys the configuration names, or creates them in embedded mode. */
 export function loadInstallationKeys(config: Config): InstallationKeys {
   const { keys } = config;
-  const masterText = keys.masterKey ?? (keys.masterKeyFile && readKeyFile(keys.masterKeyFile, 'AVOW_MASTER_KEY_FILE'));
-  const signingText = keys.signingKey ?? (keys.signingKeyFile && readKeyFile(keys.signingKeyFile, 'AVOW_SIGNING_KEY_FILE'));
+  const masterText =
+    keys.masterKey ??
+    (keys.masterKeyFile && readKeyFile(keys.masterKeyFile, 'AVOW_MASTER_KEY_FILE'));
+  const signingText =
+    keys.signingKey ??
+    (keys.signingKeyFile && readKeyFile(keys.signingKeyFile, 'AVOW_SIGNING_KEY_FILE'));
 
   if (masterText && signingText) {
-    const signingKey = parseSigningKey(signingText, keys.signingKey ? 'AVOW_SIGNING_KEY' : 'AVOW_SIGNING_KEY_FILE');
+    const signingKey = parseSigningKey(
+      signingText,
+      keys.signingKey ? 'AVOW_SIGNING_KEY' : 'AVOW_SIGNING_KEY_FILE',
+    );
     return {
-      masterKey: parseMasterKey(masterText, keys.masterKey ? 'AVOW_MASTER_KEY' : 'AVOW_MASTER_KEY_FILE'),
+      masterKey: parseMasterKey(
+        masterText,
+        keys.masterKey ? 'AVOW_MASTER_KEY' : 'AVOW_MASTER_KEY_FILE',
+      ),
       masterKeyVersion: 1,
       signingKey,
       publicKey: createPublicKey(signingKey),
@@ -110,7 +120,10 @@ export function loadInstallationKeys(config: Config): InstallationKeys {
 }
 
 function loadOrCreateKeyFiles(dir: string): InstallationKeys {
-  const files = { masterKey: path.join(dir, 'master.key'), signingKey: path.join(dir, 'signing.pem') };
+  const files = {
+    masterKey: path.join(dir, 'master.key'),
+    signingKey: path.join(dir, 'signing.pem'),
+  };
   const haveMaster = existsSync(files.masterKey);
   const haveSigning = existsSync(files.signingKey);
   if (haveMaster !== haveSigning) {
@@ -122,7 +135,10 @@ function loadOrCreateKeyFiles(dir: string): InstallationKeys {
     const generated = generateInstallationKeys();
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     // 'wx' refuses to overwrite: two processes starting at once cannot replace each other's key.
-    writeFileSync(files.masterKey, `${generated.masterKey.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+    writeFileSync(files.masterKey, `${generated.masterKey.toString('base64')}\n`, {
+      mode: 0o600,
+      flag: 'wx',
+    });
     writeFileSync(
       files.signingKey,
       generated.signingKey.export({ format: 'pem', type: 'pkcs8' }).toString(),

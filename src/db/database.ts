@@ -1,5 +1,12 @@
 import { PGlite } from '@electric-sql/pglite';
-import { CamelCasePlugin, CompiledQuery, type Kysely, Kysely as KyselyDb, PostgresDialect, sql } from 'kysely';
+import {
+  CamelCasePlugin,
+  CompiledQuery,
+  type Kysely,
+  Kysely as KyselyDb,
+  PostgresDialect,
+  sql,
+} from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
 import type { DatabaseSchema } from './schema.js';

@@ -22,7 +22,9 @@ export type MigrateOutcome =
 
 export async function migrateToLatest(db: Db): Promise<MigrateOutcome> {
   const { error, results = [] } = await migrator(db).migrateToLatest();
-  const applied = results.filter((r: MigrationResult) => r.status === 'Success').map((r) => r.migrationName);
+  const applied = results
+    .filter((r: MigrationResult) => r.status === 'Success')
+    .map((r) => r.migrationName);
   if (error) {
     const failed = results.find((r) => r.status === 'Error')?.migrationName;
     return { ok: false, applied, failed, error };

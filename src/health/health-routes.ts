@@ -13,7 +13,14 @@ const readiness = z.object({
 export function registerHealthRoutes(app: App, deps: { db: Db }): void {
   app.get(
     '/health',
-    { schema: { tags: ['health'], summary: 'The process is up', security: [], response: { 200: z.object({ status: z.literal('ok') }) } } },
+    {
+      schema: {
+        tags: ['health'],
+        summary: 'The process is up',
+        security: [],
+        response: { 200: z.object({ status: z.literal('ok') }) },
+      },
+    },
     async () => ({ status: 'ok' as const }),
   );
 
@@ -31,9 +38,12 @@ export function registerHealthRoutes(app: App, deps: { db: Db }): void {
       try {
         await ping(deps.db);
       } catch {
-        return reply
-          .status(503)
-          .send({ status: 'not_ready' as const, database: 'unreachable' as const, schema: 'unknown' as const, pendingMigrations: [] });
+        return reply.status(503).send({
+          status: 'not_ready' as const,
+          database: 'unreachable' as const,
+          schema: 'unknown' as const,
+          pendingMigrations: [],
+        });
       }
       const schema = await schemaStatus(deps.db);
       const ready = schema.current;

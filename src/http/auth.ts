@@ -26,7 +26,9 @@ export function installAuthentication(app: App, deps: { apiKeys: ApiKeyService }
   // A /v1 route without a declared access level is a bug: refuse to start.
   app.addHook('onRoute', (route) => {
     if (route.url.startsWith('/v1/') && route.config?.access === undefined) {
-      throw new Error(`Route ${route.method} ${route.url} does not declare its access (config.access)`);
+      throw new Error(
+        `Route ${route.method} ${route.url} does not declare its access (config.access)`,
+      );
     }
   });
 
@@ -41,7 +43,8 @@ export function installAuthentication(app: App, deps: { apiKeys: ApiKeyService }
       throw new AppError('unauthorized', 'Send an API key as "Authorization: Bearer avow_..."');
     }
     const principal = await deps.apiKeys.authenticate(token);
-    if (!principal) throw new AppError('unauthorized', 'The API key is not valid or has been revoked');
+    if (!principal)
+      throw new AppError('unauthorized', 'The API key is not valid or has been revoked');
     if (!grants(principal.scopes, access)) {
       throw new AppError('forbidden', `This API key lacks the ${access} scope this route needs`);
     }
@@ -69,9 +72,13 @@ export async function tenantOf(request: FastifyRequest, db: Db): Promise<string>
     return principal.tenantId;
   }
   if (!header) {
-    throw new AppError('bad_request', `This route acts on one tenant: send its id in the ${TENANT_HEADER} header`, {
-      details: [{ path: `headers.${TENANT_HEADER}`, message: 'required for installation keys' }],
-    });
+    throw new AppError(
+      'bad_request',
+      `This route acts on one tenant: send its id in the ${TENANT_HEADER} header`,
+      {
+        details: [{ path: `headers.${TENANT_HEADER}`, message: 'required for installation keys' }],
+      },
+    );
   }
   const tenant = await findTenant(db, header);
   if (!tenant) throw notFound('Tenant');

@@ -1,7 +1,12 @@
 import fastifyHelmet from '@fastify/helmet';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
   jsonSchemaTransform,
@@ -54,7 +59,13 @@ function handleError(error: FastifyError, request: FastifyRequest, reply: Fastif
       return { path, message: issue.message ?? 'is not valid' };
     });
     const summary = details.map((d) => `${d.path}: ${d.message}`).join('; ');
-    return sendError(reply, request, 'validation_failed', `The request is not valid: ${summary}`, details);
+    return sendError(
+      reply,
+      request,
+      'validation_failed',
+      `The request is not valid: ${summary}`,
+      details,
+    );
   }
   const mapped = error.code ? fastifyErrorCodes[error.code] : undefined;
   if (mapped) {
@@ -70,7 +81,12 @@ function handleError(error: FastifyError, request: FastifyRequest, reply: Fastif
   }
   // Unexpected: the stack goes to the log, never the text to the client.
   request.log.error({ err: error }, 'unhandled error');
-  return sendError(reply, request, 'internal', 'Something went wrong on our side; quote the requestId if you report it');
+  return sendError(
+    reply,
+    request,
+    'internal',
+    'Something went wrong on our side; quote the requestId if you report it',
+  );
 }
 
 export async function createHttpServer(options: HttpServerOptions): Promise<App> {
@@ -91,7 +107,12 @@ export async function createHttpServer(options: HttpServerOptions): Promise<App>
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((request, reply) =>
-    sendError(reply, request, 'not_found', `There is no route ${request.method} ${request.url.split('?')[0]}; see /docs`),
+    sendError(
+      reply,
+      request,
+      'not_found',
+      `There is no route ${request.method} ${request.url.split('?')[0]}; see /docs`,
+    ),
   );
 
   app.addHook('onRequest', async (request, reply) => {
@@ -135,7 +156,11 @@ export async function createHttpServer(options: HttpServerOptions): Promise<App>
       servers: [{ url: options.publicUrl }],
       components: {
         securitySchemes: {
-          apiKey: { type: 'http', scheme: 'bearer', description: 'An Avow API key: avow_<id>_<secret>' },
+          apiKey: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'An Avow API key: avow_<id>_<secret>',
+          },
         },
       },
       security: [{ apiKey: [] }],

@@ -31,14 +31,22 @@ export const authErrors = {
 
 export const pageQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(100),
-  after: z.string().min(1).max(200).optional().describe('Return items after this id (the last id of the previous page)'),
+  after: z
+    .string()
+    .min(1)
+    .max(200)
+    .optional()
+    .describe('Return items after this id (the last id of the previous page)'),
 });
 
 export function page<T extends z.ZodType>(item: T) {
   return z.object({ items: z.array(item), nextCursor: z.string().nullable() });
 }
 
-export function toPage<T extends { id: string }>(items: T[], limit: number): { items: T[]; nextCursor: string | null } {
+export function toPage<T extends { id: string }>(
+  items: T[],
+  limit: number,
+): { items: T[]; nextCursor: string | null } {
   const last = items.at(-1);
   return { items, nextCursor: items.length === limit && last ? last.id : null };
 }

@@ -25,7 +25,9 @@ export type AvowOptions = {
 };
 
 export const avowVersion: string = (
-  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
 ).version;
 
 export function createServices(options: AvowOptions) {

@@ -26,5 +26,10 @@ export async function bootstrapInstallation(
     tenantId: null,
     createdBy: null,
   });
-  return { created: true, operatorToken: operator.token, operatorKeyId: operator.key.id, demoTenantId: demo?.id ?? null };
+  return {
+    created: true,
+    operatorToken: operator.token,
+    operatorKeyId: operator.key.id,
+    demoTenantId: demo?.id ?? null,
+  };
 }

@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 
 /**
  * Structured JSON logs. Headers that carry secrets are redacted wherever they
@@ -10,7 +10,14 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
       level,
       base: { service: 'avow' },
       redact: {
-        paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie', '*.token', '*.secret'],
+        paths: [
+          'req.headers.authorization',
+          'req.headers.cookie',
+          'headers.authorization',
+          'headers.cookie',
+          '*.token',
+          '*.secret',
+        ],
         censor: '[redacted]',
       },
     },

@@ -11,7 +11,11 @@ import { type Database, openDatabase } from '../db/database.js';
  */
 export async function openConfiguredDatabase(config: Config): Promise<Database> {
   if (config.database.kind === 'postgres') {
-    return openDatabase({ kind: 'postgres', url: config.database.url, poolSize: config.database.poolSize });
+    return openDatabase({
+      kind: 'postgres',
+      url: config.database.url,
+      poolSize: config.database.poolSize,
+    });
   }
   mkdirSync(config.database.dataDir, { recursive: true });
   let release: () => Promise<void>;

@@ -11,7 +11,10 @@ export async function serve(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
   const keys = loadInstallationKeys(config);
   if (keys.source === 'generated' && keys.files) {
-    logger.warn({ masterKey: keys.files.masterKey, signingKey: keys.files.signingKey }, 'created the installation keys in the data folder; back them up, and keep them apart from database backups');
+    logger.warn(
+      { masterKey: keys.files.masterKey, signingKey: keys.files.signingKey },
+      'created the installation keys in the data folder; back them up, and keep them apart from database backups',
+    );
   }
   const database = await openConfiguredDatabase(config);
   logger.info({ database: database.kind }, 'database opened');
@@ -20,7 +23,9 @@ export async function serve(config: Config): Promise<void> {
     const outcome = await migrateToLatest(database.db);
     if (!outcome.ok) {
       await database.close();
-      throw new Error(`Migration ${outcome.failed ?? '(unknown)'} failed; the schema is unchanged. Cause: ${String(outcome.error)}`);
+      throw new Error(
+        `Migration ${outcome.failed ?? '(unknown)'} failed; the schema is unchanged. Cause: ${String(outcome.error)}`,
+      );
     }
     if (outcome.applied.length > 0) logger.info({ applied: outcome.applied }, 'migrations applied');
   }

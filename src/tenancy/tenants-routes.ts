@@ -1,8 +1,16 @@
 import { z } from 'zod';
-import { principalOf } from '../http/auth.js';
-import type { App } from '../http/app-types.js';
-import { authErrors, calendarDate, errorReply, page, pageQuery, timestamp, toPage } from '../http/schemas.js';
 import { notFound } from '../errors/errors.js';
+import type { App } from '../http/app-types.js';
+import { principalOf } from '../http/auth.js';
+import {
+  authErrors,
+  calendarDate,
+  errorReply,
+  page,
+  pageQuery,
+  timestamp,
+  toPage,
+} from '../http/schemas.js';
 import { idPattern } from '../ids/ids.js';
 import type { TenantService } from './tenants-service.js';
 
@@ -20,7 +28,9 @@ const tenantReply = z
     id: z.string(),
     name: z.string(),
     role: z.enum(['controller', 'processor']),
-    controller: z.object({ name: z.string(), email: z.string().optional(), url: z.string().optional() }).nullable(),
+    controller: z
+      .object({ name: z.string(), email: z.string().optional(), url: z.string().optional() })
+      .nullable(),
     region: z.string(),
     contractStart: z.string(),
     contractEnd: z.string().nullable(),
@@ -31,7 +41,9 @@ const tenantReply = z
 
 const tenantFields = {
   name: z.string().trim().min(1).max(200),
-  role: z.enum(['controller', 'processor']).describe('controller of its users’ data, or processor for a named controller'),
+  role: z
+    .enum(['controller', 'processor'])
+    .describe('controller of its users’ data, or processor for a named controller'),
   controller: controllerContact.nullable(),
   region: z.string().trim().min(1).max(64).describe('A data region label, such as eu-north'),
   contractStart: calendarDate,
@@ -50,7 +62,9 @@ const createTenant = z
   .strict();
 
 const updateTenant = z.object(tenantFields).partial().strict();
-const tenantParams = z.object({ tenantId: z.string().regex(idPattern('tenant'), 'must be a tenant id (ten_...)') });
+const tenantParams = z.object({
+  tenantId: z.string().regex(idPattern('tenant'), 'must be a tenant id (ten_...)'),
+});
 
 export function registerTenantRoutes(app: App, deps: { tenants: TenantService }): void {
   const { tenants } = deps;
@@ -59,7 +73,12 @@ export function registerTenantRoutes(app: App, deps: { tenants: TenantService })
     '/v1/tenants',
     {
       config: { access: 'operator' },
-      schema: { tags: ['tenants'], summary: 'Create a tenant', body: createTenant, response: { 201: tenantReply, ...authErrors } },
+      schema: {
+        tags: ['tenants'],
+        summary: 'Create a tenant',
+        body: createTenant,
+        response: { 201: tenantReply, ...authErrors },
+      },
     },
     async (request, reply) => reply.status(201).send(await tenants.create(request.body)),
   );
@@ -68,7 +87,12 @@ export function registerTenantRoutes(app: App, deps: { tenants: TenantService })
     '/v1/tenants',
     {
       config: { access: 'operator' },
-      schema: { tags: ['tenants'], summary: 'List tenants', querystring: pageQuery, response: { 200: page(tenantReply), ...authErrors } },
+      schema: {
+        tags: ['tenants'],
+        summary: 'List tenants',
+        querystring: pageQuery,
+        response: { 200: page(tenantReply), ...authErrors },
+      },
     },
     async (request) => toPage(await tenants.list(request.query), request.query.limit),
   );
@@ -78,11 +102,17 @@ export function registerTenantRoutes(app: App, deps: { tenants: TenantService })
     {
       // A tenant's admin may read its own tenant; anyone else's is "not found".
       config: { access: 'admin' },
-      schema: { tags: ['tenants'], summary: 'Get a tenant', params: tenantParams, response: { 200: tenantReply, ...authErrors } },
+      schema: {
+        tags: ['tenants'],
+        summary: 'Get a tenant',
+        params: tenantParams,
+        response: { 200: tenantReply, ...authErrors },
+      },
     },
     async (request) => {
       const principal = principalOf(request);
-      if (principal.tenantId !== null && principal.tenantId !== request.params.tenantId) throw notFound('Tenant');
+      if (principal.tenantId !== null && principal.tenantId !== request.params.tenantId)
+        throw notFound('Tenant');
       return tenants.get(request.params.tenantId);
     },
   );

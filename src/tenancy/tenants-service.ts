@@ -19,18 +19,30 @@ export type NewTenant = {
   contractEnd?: string | null;
 };
 
-function checkShape(tenant: Pick<Tenant, 'role' | 'controller' | 'contractStart' | 'contractEnd'>): void {
+function checkShape(
+  tenant: Pick<Tenant, 'role' | 'controller' | 'contractStart' | 'contractEnd'>,
+): void {
   const details = [];
   if (tenant.role === 'processor' && !tenant.controller) {
-    details.push({ path: 'controller', message: 'a processor tenant names its controller (name, and an email or url to reach it)' });
+    details.push({
+      path: 'controller',
+      message: 'a processor tenant names its controller (name, and an email or url to reach it)',
+    });
   }
   if (tenant.role === 'controller' && tenant.controller) {
-    details.push({ path: 'controller', message: 'only a processor tenant has a controller; omit it or set role to processor' });
+    details.push({
+      path: 'controller',
+      message: 'only a processor tenant has a controller; omit it or set role to processor',
+    });
   }
   if (tenant.contractEnd && tenant.contractEnd < tenant.contractStart) {
-    details.push({ path: 'contractEnd', message: `must be on or after contractStart (${tenant.contractStart})` });
+    details.push({
+      path: 'contractEnd',
+      message: `must be on or after contractStart (${tenant.contractStart})`,
+    });
   }
-  if (details.length > 0) throw new AppError('validation_failed', 'The tenant is not consistent', { details });
+  if (details.length > 0)
+    throw new AppError('validation_failed', 'The tenant is not consistent', { details });
 }
 
 export function createTenantService(deps: { db: Db; now?: () => Date }) {

@@ -1,5 +1,5 @@
-import type { Db } from '../db/database.js';
 import type { Selectable } from 'kysely';
+import type { Db } from '../db/database.js';
 import type { TenantRow } from '../db/schema.js';
 
 export type ControllerContact = { name: string; email?: string; url?: string };
@@ -17,7 +17,9 @@ export type Tenant = {
   updatedAt: Date;
 };
 
-export type TenantChanges = Partial<Pick<Tenant, 'name' | 'role' | 'controller' | 'region' | 'contractStart' | 'contractEnd'>>;
+export type TenantChanges = Partial<
+  Pick<Tenant, 'name' | 'role' | 'controller' | 'region' | 'contractStart' | 'contractEnd'>
+>;
 
 function toTenant(row: Selectable<TenantRow>): Tenant {
   return {
@@ -33,7 +35,10 @@ function toTenant(row: Selectable<TenantRow>): Tenant {
   };
 }
 
-export async function insertTenant(db: Db, tenant: Omit<Tenant, 'createdAt' | 'updatedAt'>): Promise<Tenant> {
+export async function insertTenant(
+  db: Db,
+  tenant: Omit<Tenant, 'createdAt' | 'updatedAt'>,
+): Promise<Tenant> {
   const row = await db
     .insertInto('tenants')
     .values({ ...tenant, controller: JSON.stringify(tenant.controller), updatedAt: new Date() })
@@ -47,13 +52,21 @@ export async function findTenant(db: Db, id: string): Promise<Tenant | undefined
   return row && toTenant(row);
 }
 
-export async function listTenants(db: Db, page: { after?: string; limit: number }): Promise<Tenant[]> {
+export async function listTenants(
+  db: Db,
+  page: { after?: string; limit: number },
+): Promise<Tenant[]> {
   let query = db.selectFrom('tenants').selectAll().orderBy('id').limit(page.limit);
   if (page.after) query = query.where('id', '>', page.after);
   return (await query.execute()).map(toTenant);
 }
 
-export async function updateTenant(db: Db, id: string, changes: TenantChanges, at: Date): Promise<Tenant | undefined> {
+export async function updateTenant(
+  db: Db,
+  id: string,
+  changes: TenantChanges,
+  at: Date,
+): Promise<Tenant | undefined> {
   const { controller, ...rest } = changes;
   const row = await db
     .updateTable('tenants')

@@ -15,7 +15,12 @@ describe('health and readiness', () => {
 
     const ready = await avow.call('GET', '/ready', { token: null });
     expect(ready.status).toBe(200);
-    expect(ready.body).toEqual({ status: 'ready', database: 'reachable', schema: 'current', pendingMigrations: [] });
+    expect(ready.body).toEqual({
+      status: 'ready',
+      database: 'reachable',
+      schema: 'current',
+      pendingMigrations: [],
+    });
   });
 
   it('puts a request id and security headers on every reply', async () => {
@@ -30,21 +35,31 @@ describe('health and readiness', () => {
   });
 
   it('does not take a request id from the client', async () => {
-    const reply = await avow.call('GET', '/health', { token: null, headers: { 'x-request-id': 'forged' } });
+    const reply = await avow.call('GET', '/health', {
+      token: null,
+      headers: { 'x-request-id': 'forged' },
+    });
     expect(reply.headers.get('x-request-id')).not.toBe('forged');
   });
 });
 
 describe('errors', () => {
   it('answers an unknown route with the error shape and the request id', async () => {
-    const reply = await avow.call<{ error: { code: string; message: string; requestId: string } }>('GET', '/v1/nothing-here');
+    const reply = await avow.call<{ error: { code: string; message: string; requestId: string } }>(
+      'GET',
+      '/v1/nothing-here',
+    );
     expect(reply.status).toBe(404);
     expect(reply.body.error.code).toBe('not_found');
     expect(reply.body.error.requestId).toBe(reply.headers.get('x-request-id'));
   });
 
   it('answers malformed JSON with 400 invalid_json, not 500', async () => {
-    const reply = await avow.call<{ error: { code: string; message: string } }>('POST', '/v1/tenants', { rawBody: '{"name": ' });
+    const reply = await avow.call<{ error: { code: string; message: string } }>(
+      'POST',
+      '/v1/tenants',
+      { rawBody: '{"name": ' },
+    );
     expect(reply.status).toBe(400);
     expect(reply.body.error.code).toBe('invalid_json');
     expect(reply.body.error.message).toMatch(/not valid JSON/);
@@ -62,15 +77,24 @@ describe('errors', () => {
 
 describe('API documentation', () => {
   it('serves an OpenAPI 3.1 document generated from the routes', async () => {
-    const reply = await avow.call<{ openapi: string; paths: Record<string, Record<string, { requestBody?: unknown }>> }>(
-      'GET',
-      '/openapi.json',
-      { token: null },
-    );
+    const reply = await avow.call<{
+      openapi: string;
+      paths: Record<string, Record<string, { requestBody?: unknown }>>;
+    }>('GET', '/openapi.json', { token: null });
     expect(reply.status).toBe(200);
     expect(reply.body.openapi).toBe('3.1.0');
-    expect(Object.keys(reply.body.paths)).toEqual(expect.arrayContaining(['/v1/tenants', '/v1/tenants/{tenantId}', '/v1/keys', '/v1/keys/{keyId}', '/ready']));
-    expect(JSON.stringify(reply.body.paths['/v1/tenants']?.post?.requestBody)).toContain('contractStart');
+    expect(Object.keys(reply.body.paths)).toEqual(
+      expect.arrayContaining([
+        '/v1/tenants',
+        '/v1/tenants/{tenantId}',
+        '/v1/keys',
+        '/v1/keys/{keyId}',
+        '/ready',
+      ]),
+    );
+    expect(JSON.stringify(reply.body.paths['/v1/tenants']?.post?.requestBody)).toContain(
+      'contractStart',
+    );
   });
 
   it('serves readable docs at /docs', async () => {

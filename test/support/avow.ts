@@ -1,7 +1,10 @@
 import { createPublicKey } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { Scope } from '../../src/access/scopes.js';
-import { generateInstallationKeys, type InstallationKeys } from '../../src/crypto/installation-keys.js';
+import {
+  generateInstallationKeys,
+  type InstallationKeys,
+} from '../../src/crypto/installation-keys.js';
 import type { Database } from '../../src/db/database.js';
 import { createAvow, type Services } from '../../src/server/app.js';
 import { createLogger } from '../../src/server/logger.js';
@@ -20,7 +23,12 @@ export type TestAvow = {
   call: <T = unknown>(
     method: string,
     path: string,
-    options?: { token?: string | null; body?: unknown; rawBody?: string; headers?: Record<string, string> },
+    options?: {
+      token?: string | null;
+      body?: unknown;
+      rawBody?: string;
+      headers?: Record<string, string>;
+    },
   ) => Promise<TestReply<T>>;
   /** A tenant and a key of it with the given scopes. */
   tenantWithKey: (scopes?: Scope[]) => Promise<{ tenantId: string; token: string }>;
@@ -55,7 +63,12 @@ export async function startTestAvow(): Promise<TestAvow> {
   if (!address || typeof address === 'string') throw new Error('no address');
   const baseUrl = `http://127.0.0.1:${address.port}`;
 
-  const operator = await services.apiKeys.create({ name: 'test operator', scopes: ['operator'], tenantId: null, createdBy: null });
+  const operator = await services.apiKeys.create({
+    name: 'test operator',
+    scopes: ['operator'],
+    tenantId: null,
+    createdBy: null,
+  });
 
   const call: TestAvow['call'] = async (method, path, options = {}) => {
     const headers: Record<string, string> = { ...options.headers };
@@ -64,7 +77,8 @@ export async function startTestAvow(): Promise<TestAvow> {
     let body: string | undefined;
     if (options.rawBody !== undefined) body = options.rawBody;
     else if (options.body !== undefined) body = JSON.stringify(options.body);
-    if (body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
+    if (body !== undefined && !headers['content-type'])
+      headers['content-type'] = 'application/json';
     const response = await fetch(`${baseUrl}${path}`, { method, headers, body });
     const text = await response.text();
     let parsed: unknown = text;
@@ -81,8 +95,17 @@ export async function startTestAvow(): Promise<TestAvow> {
     logs: () => logLines.join(''),
     call,
     tenantWithKey: async (scopes = ['admin']) => {
-      const tenant = await services.tenants.create({ name: 'Test tenant', role: 'controller', region: 'eu' });
-      const key = await services.apiKeys.create({ name: 'test', scopes, tenantId: tenant.id, createdBy: null });
+      const tenant = await services.tenants.create({
+        name: 'Test tenant',
+        role: 'controller',
+        region: 'eu',
+      });
+      const key = await services.apiKeys.create({
+        name: 'test',
+        scopes,
+        tenantId: tenant.id,
+        createdBy: null,
+      });
       return { tenantId: tenant.id, token: key.token };
     },
     close: async () => {

@@ -21,7 +21,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('contract_end', 'date')
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
-    .addCheckConstraint('tenants_processor_names_controller', sql`role = 'controller' or controller is not null`)
+    .addCheckConstraint(
+      'tenants_processor_names_controller',
+      sql`role = 'controller' or controller is not null`,
+    )
     .execute();
 
   // API keys belong to the installation (operators) or to one tenant. The table is
@@ -38,5 +41,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('created_by', 'text')
     .addColumn('revoked_at', 'timestamptz')
     .execute();
-  await db.schema.createIndex('api_keys_tenant').on('api_keys').columns(['tenant_id', 'id']).execute();
+  await db.schema
+    .createIndex('api_keys_tenant')
+    .on('api_keys')
+    .columns(['tenant_id', 'id'])
+    .execute();
 }
