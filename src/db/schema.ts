@@ -38,7 +38,17 @@ export type InstallationRow = {
   createdAt: Generated<Date>;
 };
 
+export type SubjectKeyRow = {
+  tenantId: string;
+  subjectId: string;
+  wrappedKey: Buffer | null;
+  masterKeyVersion: number | null;
+  createdAt: CreatedAt;
+  destroyedAt: Timestamp | null;
+};
+
 export type DatabaseSchema = {
+  subjectKeys: SubjectKeyRow;
   tenants: TenantRow;
   apiKeys: ApiKeyRow;
   installation: InstallationRow;

@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import { registerApiKeyRoutes } from '../access/api-keys-routes.js';
 import { createApiKeyService } from '../access/api-keys-service.js';
 import type { InstallationKeys } from '../crypto/installation-keys.js';
+import { createKeyring } from '../crypto/keyring.js';
+import { createSubjectKeys } from '../crypto/subject-keys.js';
 import type { Database } from '../db/database.js';
 import { registerHealthRoutes } from '../health/health-routes.js';
 import type { App } from '../http/app-types.js';
@@ -32,9 +34,14 @@ export const avowVersion: string = (
 
 export function createServices(options: AvowOptions) {
   const { db } = options.database;
+  const keyring = createKeyring({
+    masterKeys: [{ version: options.keys.masterKeyVersion, key: options.keys.masterKey }],
+    signingKey: options.keys.signingKey,
+  });
+  const subjectKeys = createSubjectKeys({ keyring });
   const tenants = createTenantService({ db });
   const apiKeys = createApiKeyService({ db, cacheSeconds: options.apiKeyCacheSeconds ?? 10 });
-  return { tenants, apiKeys };
+  return { keyring, subjectKeys, tenants, apiKeys };
 }
 
 export type Services = ReturnType<typeof createServices>;

@@ -1,0 +1,65 @@
+import { sql } from 'kysely';
+import type { Db } from '../db/database.js';
+import { type Keyring, newDataKey } from './keyring.js';
+
+/**
+ * Per-subject data keys. Everything that identifies a person is sealed under
+ * their key (vault records, identities, personal data inside audit events), so
+ * destroying it is erasure, in the database and in every backup of it.
+ */
+export type SubjectKeyState = { state: 'live'; key: Buffer } | { state: 'destroyed'; destroyedAt: Date } | { state: 'none' };
+
+const context = (tenantId: string, subjectId: string) => `avow/subject-key/${tenantId}/${subjectId}`;
+
+export function createSubjectKeys(deps: { keyring: Keyring }) {
+  const { keyring } = deps;
+
+  async function get(db: Db, tenantId: string, subjectId: string): Promise<SubjectKeyState> {
+    const row = await db
+      .selectFrom('subjectKeys')
+      .select(['wrappedKey', 'masterKeyVersion', 'destroyedAt'])
+      .where('tenantId', '=', tenantId)
+      .where('subjectId', '=', subjectId)
+      .executeTakeFirst();
+    if (!row) return { state: 'none' };
+    if (row.wrappedKey === null || row.masterKeyVersion === null) {
+      return { state: 'destroyed', destroyedAt: row.destroyedAt ?? new Date(0) };
+    }
+    return { state: 'live', key: keyring.unwrap(row.wrappedKey, row.masterKeyVersion, context(tenantId, subjectId)) };
+  }
+
+  /** The subject's key, created on first use. Fails for a subject whose key was destroyed. */
+  async function getOrCreate(db: Db, tenantId: string, subjectId: string): Promise<Buffer> {
+    const existing = await get(db, tenantId, subjectId);
+    if (existing.state === 'live') return existing.key;
+    if (existing.state === 'destroyed') throw new Error('subject key destroyed');
+    const key = newDataKey();
+    const { wrapped, masterVersion } = keyring.wrap(key, context(tenantId, subjectId));
+    const inserted = await db
+      .insertInto('subjectKeys')
+      .values({ tenantId, subjectId, wrappedKey: wrapped, masterKeyVersion: masterVersion })
+      .onConflict((oc) => oc.columns(['tenantId', 'subjectId']).doNothing())
+      .returning('subjectId')
+      .executeTakeFirst();
+    if (inserted) return key;
+    // Someone else created it first: use theirs.
+    const raced = await get(db, tenantId, subjectId);
+    if (raced.state !== 'live') throw new Error('subject key destroyed');
+    return raced.key;
+  }
+
+  /** Crypto-shredding: the wrapped key is overwritten; only the fact and time remain. */
+  async function destroy(db: Db, tenantId: string, subjectId: string, at: Date): Promise<void> {
+    await db
+      .insertInto('subjectKeys')
+      .values({ tenantId, subjectId, wrappedKey: null, masterKeyVersion: null, destroyedAt: at })
+      .onConflict((oc) =>
+        oc.columns(['tenantId', 'subjectId']).doUpdateSet({ wrappedKey: null, masterKeyVersion: null, destroyedAt: sql`coalesce(subject_keys.destroyed_at, ${at})` }),
+      )
+      .execute();
+  }
+
+  return { get, getOrCreate, destroy };
+}
+
+export type SubjectKeys = ReturnType<typeof createSubjectKeys>;
