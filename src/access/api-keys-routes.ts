@@ -42,6 +42,22 @@ export function registerApiKeyRoutes(
 ): void {
   const { apiKeys, tenants } = deps;
 
+  app.get(
+    '/v1/whoami',
+    {
+      config: { access: 'authenticated' },
+      schema: {
+        tags: ['keys'],
+        summary: 'The key making this call: its id, tenant and scopes',
+        response: {
+          200: z.object({ keyId: z.string(), tenantId: z.string().nullable(), scopes: z.array(scopeSchema) }),
+          ...authErrors,
+        },
+      },
+    },
+    async (request) => principalOf(request),
+  );
+
   app.post(
     '/v1/keys',
     {

@@ -6,8 +6,11 @@ import { AppError, notFound } from '../errors/errors.js';
 import { findTenant } from '../tenancy/tenants-store.js';
 import type { App } from './app-types.js';
 
-/** Every /v1 route says who may call it: a scope, or `public` for the privacy center. */
-export type RouteAccess = Scope | 'public';
+/**
+ * Every /v1 route says who may call it: a scope, `authenticated` for any valid
+ * key, or `public` for the privacy center and other pages people open.
+ */
+export type RouteAccess = Scope | 'authenticated' | 'public';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -45,7 +48,7 @@ export function installAuthentication(app: App, deps: { apiKeys: ApiKeyService }
     const principal = await deps.apiKeys.authenticate(token);
     if (!principal)
       throw new AppError('unauthorized', 'The API key is not valid or has been revoked');
-    if (!grants(principal.scopes, access)) {
+    if (access !== 'authenticated' && !grants(principal.scopes, access)) {
       throw new AppError('forbidden', `This API key lacks the ${access} scope this route needs`);
     }
     request.principal = principal;

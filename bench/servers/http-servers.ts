@@ -1,0 +1,54 @@
+/**
+ * The two servers the HTTP benchmark compares, in one child process so they
+ * share one runtime: a bare Fastify route, and Avow's authenticated, validated,
+ * logged /v1/whoami on an in-memory PGlite. Prints one JSON line when ready.
+ */
+import { createPublicKey } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import Fastify from 'fastify';
+import { generateInstallationKeys } from '../../src/crypto/installation-keys.js';
+import { openDatabase } from '../../src/db/database.js';
+import { migrateToLatest } from '../../src/db/migrate.js';
+import { createAvow } from '../../src/server/app.js';
+import { createLogger } from '../../src/server/logger.js';
+
+const bare = Fastify();
+bare.get('/bare', async () => ({ keyId: 'key_x', tenantId: null, scopes: ['admin'] }));
+await bare.listen({ port: 0, host: '127.0.0.1' });
+
+const database = await openDatabase({ kind: 'pglite' });
+const outcome = await migrateToLatest(database.db);
+if (!outcome.ok) throw outcome.error;
+const generated = generateInstallationKeys();
+// Logs are written as in production (JSON lines), to /dev/null instead of a terminal.
+const logger = createLogger('info', createWriteStream('/dev/null'));
+const { app, services } = await createAvow({
+  database,
+  keys: {
+    ...generated,
+    masterKeyVersion: 1,
+    publicKey: createPublicKey(generated.signingKey),
+    source: 'generated',
+  },
+  logger,
+  publicUrl: 'http://127.0.0.1',
+});
+await app.listen({ port: 0, host: '127.0.0.1' });
+const tenant = await services.tenants.create({ name: 'Bench', role: 'controller', region: 'eu' });
+const key = await services.apiKeys.create({
+  name: 'bench',
+  scopes: ['admin'],
+  tenantId: tenant.id,
+  createdBy: null,
+});
+
+const port = (server: { address(): unknown }) => (server.address() as { port: number }).port;
+process.stdout.write(
+  `${JSON.stringify({ barePort: port(bare.server), avowPort: port(app.server), token: key.token, tenantId: tenant.id })}\n`,
+);
+
+process.once('SIGTERM', () => {
+  void Promise.all([bare.close(), app.close()])
+    .then(() => database.close())
+    .then(() => process.exit(0));
+});
