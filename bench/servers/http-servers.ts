@@ -4,8 +4,8 @@
  * logged /v1/whoami on an in-memory PGlite. Prints one JSON line when ready.
  */
 import { createPublicKey } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import Fastify from 'fastify';
+import { pino } from 'pino';
 import { generateInstallationKeys } from '../../src/crypto/installation-keys.js';
 import { openDatabase } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
@@ -21,7 +21,7 @@ const outcome = await migrateToLatest(database.db);
 if (!outcome.ok) throw outcome.error;
 const generated = generateInstallationKeys();
 // Logs are written as in production (JSON lines), to /dev/null instead of a terminal.
-const logger = createLogger('info', createWriteStream('/dev/null'));
+const logger = createLogger('info', pino.destination({ dest: '/dev/null', sync: false }));
 const { app, services } = await createAvow({
   database,
   keys: {

@@ -1,4 +1,4 @@
-import fastifyHelmet from '@fastify/helmet';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, {
@@ -15,6 +15,7 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
+import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { AppError, type ErrorCode, type ErrorDetail, errorStatus } from '../errors/errors.js';
 import { newId } from '../ids/ids.js';
@@ -89,6 +90,34 @@ function handleError(error: FastifyError, request: FastifyRequest, reply: Fastif
   );
 }
 
+/**
+ * Helmet's security headers, computed once: the values do not depend on the
+ * request, and working them out on every reply cost more than the route itself.
+ */
+function computeSecurityHeaders(): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const collector = {
+    setHeader: (name: string, value: string) => {
+      headers[name.toLowerCase()] = value;
+    },
+    removeHeader: (name: string) => {
+      delete headers[name.toLowerCase()];
+    },
+  };
+  helmet({
+    // The API docs page loads its own scripts and styles from this server.
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+      },
+    },
+  })({} as IncomingMessage, collector as unknown as ServerResponse, () => {});
+  return headers;
+}
+
 export async function createHttpServer(options: HttpServerOptions): Promise<App> {
   const app = Fastify({
     loggerInstance: options.logger,
@@ -115,8 +144,12 @@ export async function createHttpServer(options: HttpServerOptions): Promise<App>
     ),
   );
 
-  app.addHook('onRequest', async (request, reply) => {
+  const securityHeaders = computeSecurityHeaders();
+  // Routes that serve other origins (the cookie banner script, say) override these per reply.
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.headers(securityHeaders);
     reply.header('x-request-id', request.id);
+    done();
   });
   // One line per request, with the route pattern rather than the URL, so that
   // identifiers in paths or queries never reach the log.
@@ -130,18 +163,6 @@ export async function createHttpServer(options: HttpServerOptions): Promise<App>
       },
       'request',
     );
-  });
-
-  await app.register(fastifyHelmet, {
-    // The API docs page loads its own scripts and styles from this server.
-    contentSecurityPolicy: {
-      directives: {
-        defaultSrc: ["'self'"],
-        scriptSrc: ["'self'"],
-        styleSrc: ["'self'", "'unsafe-inline'"],
-        imgSrc: ["'self'", 'data:'],
-      },
-    },
   });
 
   await app.register(fastifySwagger, {

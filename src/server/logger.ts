@@ -1,10 +1,10 @@
-import { type Logger, pino } from 'pino';
+import { type DestinationStream, type Logger, pino } from 'pino';
 
 /**
  * Structured JSON logs. Headers that carry secrets are redacted wherever they
  * appear, and request logs carry route patterns, not URLs (see http-server.ts).
  */
-export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
+export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
     {
       level,
@@ -21,6 +21,7 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
         censor: '[redacted]',
       },
     },
-    destination ?? process.stdout,
+    // Asynchronous writes to standard output: a log line must not hold up a reply.
+    destination ?? pino.destination({ dest: 1, sync: false }),
   );
 }
