@@ -25,6 +25,14 @@ const envSchema = z.object({
   AVOW_DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   AVOW_MASTER_KEY: z.string().min(1).optional(),
   AVOW_MASTER_KEY_FILE: z.string().min(1).optional(),
+  AVOW_MASTER_KEY_VERSION: z.coerce.number().int().min(1).max(1_000_000).default(1),
+  AVOW_PREVIOUS_MASTER_KEYS: z
+    .string()
+    .regex(
+      /^\s*\d+:[^,\s]+\s*(,\s*\d+:[^,\s]+\s*)*$/,
+      'must be a comma-separated list of VERSION:KEY (base64 or hex), e.g. 1:AbC...=',
+    )
+    .optional(),
   AVOW_SIGNING_KEY: z.string().min(1).optional(),
   AVOW_SIGNING_KEY_FILE: z.string().min(1).optional(),
   AVOW_MIGRATE_ON_START: booleanString.default(true),
@@ -35,6 +43,12 @@ const envSchema = z.object({
   AVOW_PUBLIC_URL: z.url().optional(),
   AVOW_TRUST_PROXY: booleanString.default(false),
   AVOW_API_KEY_CACHE_SECONDS: z.coerce.number().int().min(0).max(3600).default(10),
+  AVOW_WORKER: booleanString.default(true),
+  AVOW_SMTP_URL: z
+    .string()
+    .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL, e.g. smtp://user:pass@mail.example.com:587')
+    .optional(),
+  AVOW_MAIL_FROM: z.string().min(3).default('Avow <privacy@localhost>'),
 });
 
 export type Config = {
@@ -47,6 +61,10 @@ export type Config = {
   keys: {
     masterKey?: string;
     masterKeyFile?: string;
+    /** The version of masterKey (rotation: the new key gets a higher version). */
+    masterKeyVersion: number;
+    /** Older master keys still needed to unwrap keys not yet re-wrapped, as VERSION:KEY,... */
+    previousMasterKeys?: string;
     signingKey?: string;
     signingKeyFile?: string;
   };
@@ -56,6 +74,10 @@ export type Config = {
   publicUrl: string;
   trustProxy: boolean;
   apiKeyCacheSeconds: number;
+  /** Whether `avow serve` also works background jobs. */
+  worker: boolean;
+  /** SMTP when AVOW_SMTP_URL is set; otherwise an outbox folder in the data folder. */
+  mail: { kind: 'smtp'; url: string; from: string } | { kind: 'outbox'; dir: string; from: string };
 };
 
 export class ConfigError extends Error {
@@ -132,6 +154,8 @@ export function loadConfig(environment: Environment = process.env): Config {
     keys: {
       masterKey: env.AVOW_MASTER_KEY,
       masterKeyFile: env.AVOW_MASTER_KEY_FILE,
+      masterKeyVersion: env.AVOW_MASTER_KEY_VERSION,
+      previousMasterKeys: env.AVOW_PREVIOUS_MASTER_KEYS,
       signingKey: env.AVOW_SIGNING_KEY,
       signingKeyFile: env.AVOW_SIGNING_KEY_FILE,
     },
@@ -145,6 +169,10 @@ export function loadConfig(environment: Environment = process.env): Config {
       `http://${env.AVOW_HOST === '0.0.0.0' ? '127.0.0.1' : env.AVOW_HOST}:${env.AVOW_PORT}`,
     trustProxy: env.AVOW_TRUST_PROXY,
     apiKeyCacheSeconds: env.AVOW_API_KEY_CACHE_SECONDS,
+    worker: env.AVOW_WORKER,
+    mail: env.AVOW_SMTP_URL
+      ? { kind: 'smtp', url: env.AVOW_SMTP_URL, from: env.AVOW_MAIL_FROM }
+      : { kind: 'outbox', dir: path.join(dataDir, 'outbox'), from: env.AVOW_MAIL_FROM },
   };
 }
 

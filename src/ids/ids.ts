@@ -9,6 +9,17 @@ const prefixes = {
   apiKey: 'key',
   httpRequest: 'rid',
   rightsRequest: 'req',
+  mail: 'mail',
+  registerVersion: 'rv',
+  auditEvent: 'evt',
+  auditCheckpoint: 'ckp',
+  subject: 'sub',
+  record: 'rec',
+  subjectMerge: 'mrg',
+  decision: 'dec',
+  consentEvent: 'cev',
+  visitor: 'vis',
+  receipt: 'rcp',
 } as const;
 
 export type IdKind = keyof typeof prefixes;

@@ -1,0 +1,60 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import nodemailer from 'nodemailer';
+import type { Logger } from 'pino';
+import { newId } from '../ids/ids.js';
+
+/**
+ * Outgoing e-mail. With SMTP settings, messages go over SMTP (nodemailer).
+ * Without them (embedded mode), each message is written as an .eml file to an
+ * outbox folder and the log says where: nothing is silently dropped.
+ */
+export type MailMessage = {
+  to: string;
+  subject: string;
+  text: string;
+  html?: string;
+  headers?: Record<string, string>;
+};
+
+export type MailSettings =
+  | { kind: 'smtp'; url: string; from: string }
+  | { kind: 'outbox'; dir: string; from: string };
+
+export type SentMail = { messageId: string; delivery: 'smtp' | 'outbox'; file?: string };
+
+export type Mailer = {
+  send: (message: MailMessage) => Promise<SentMail>;
+  close: () => void;
+};
+
+export function createMailer(settings: MailSettings, logger: Logger): Mailer {
+  if (settings.kind === 'smtp') {
+    const transport = nodemailer.createTransport(settings.url);
+    return {
+      send: async (message) => {
+        const info = await transport.sendMail({ from: settings.from, ...message });
+        // The recipient is personal data: it stays out of the log.
+        logger.info({ messageId: info.messageId }, 'mail sent over SMTP');
+        return { messageId: String(info.messageId), delivery: 'smtp' };
+      },
+      close: () => transport.close(),
+    };
+  }
+  const transport = nodemailer.createTransport({
+    streamTransport: true,
+    buffer: true,
+    newline: 'unix',
+  });
+  return {
+    send: async (message) => {
+      const info = await transport.sendMail({ from: settings.from, ...message });
+      mkdirSync(settings.dir, { recursive: true, mode: 0o700 });
+      const file = path.join(settings.dir, `${newId('mail')}.eml`);
+      writeFileSync(file, info.message as Buffer, { mode: 0o600 });
+      logger.info({ file }, 'no SMTP configured: mail written to the outbox folder');
+      return { messageId: String(info.messageId), delivery: 'outbox', file };
+    },
+    close: () => {},
+  };
+}
