@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { auditContextFrom } from '../audit/audit-events.js';
 import { AppError, notFound } from '../errors/errors.js';
 import type { App } from '../http/app-types.js';
 import { principalOf } from '../http/auth.js';
@@ -83,7 +84,10 @@ export function registerApiKeyRoutes(
           `This API key cannot grant scopes it does not hold: ${beyond.join(', ')}`,
         );
       }
-      const created = await apiKeys.create({ ...request.body, tenantId, createdBy: caller.keyId });
+      const created = await apiKeys.create(
+        { ...request.body, tenantId, createdBy: caller.keyId },
+        auditContextFrom(request),
+      );
       return reply.status(201).send(created);
     },
   );
@@ -130,6 +134,7 @@ export function registerApiKeyRoutes(
         response: { 200: apiKeyReply, ...authErrors, 409: errorReply },
       },
     },
-    async (request) => apiKeys.revoke(principalOf(request), request.params.keyId),
+    async (request) =>
+      apiKeys.revoke(principalOf(request), request.params.keyId, auditContextFrom(request)),
   );
 }

@@ -1,3 +1,5 @@
+import { type AuditContext, INSTALLATION_CHAIN, systemContext } from '../audit/audit-events.js';
+import type { AuditService } from '../audit/audit-service.js';
 import { randomToken, safeEqual, sha256 } from '../crypto/hashing.js';
 import type { Db } from '../db/database.js';
 import { AppError, notFound } from '../errors/errors.js';
@@ -27,7 +29,12 @@ const TOKEN_PATTERN = /^avow_([0-9a-hjkmnp-tv-z]{26})_([A-Za-z0-9_-]{43})$/;
  * Keys read `avow_<id>_<secret>`. The id part is the visible prefix; only the
  * SHA-256 of the secret is stored, and it is compared in constant time.
  */
-export function createApiKeyService(deps: { db: Db; cacheSeconds: number; now?: () => Date }) {
+export function createApiKeyService(deps: {
+  db: Db;
+  audit: Pick<AuditService, 'record'>;
+  cacheSeconds: number;
+  now?: () => Date;
+}) {
   const { db } = deps;
   const now = deps.now ?? (() => new Date());
   // Every request authenticates; a short cache keeps that off the database.
@@ -35,12 +42,15 @@ export function createApiKeyService(deps: { db: Db; cacheSeconds: number; now?: 
   // process within cacheSeconds.
   const cache = new Map<string, { principal: Principal; hash: Buffer; until: number }>();
 
-  async function create(input: {
-    name: string;
-    scopes: Scope[];
-    tenantId: string | null;
-    createdBy: string | null;
-  }): Promise<CreatedApiKey> {
+  async function create(
+    input: {
+      name: string;
+      scopes: Scope[];
+      tenantId: string | null;
+      createdBy: string | null;
+    },
+    by: AuditContext = systemContext,
+  ): Promise<CreatedApiKey> {
     if (input.tenantId !== null && input.scopes.includes('operator')) {
       throw new AppError('validation_failed', 'A tenant key cannot hold the operator scope', {
         details: [{ path: 'scopes', message: 'operator is only for installation keys' }],
@@ -49,14 +59,29 @@ export function createApiKeyService(deps: { db: Db; cacheSeconds: number; now?: 
     const id = newId('apiKey');
     const idPart = id.slice('key_'.length);
     const secret = randomToken(32);
-    const key = await insertApiKey(db, {
-      id,
-      tenantId: input.tenantId,
-      name: input.name,
-      prefix: `avow_${idPart}`,
-      secretHash: sha256(secret),
-      scopes: [...new Set(input.scopes)],
-      createdBy: input.createdBy,
+    const key = await db.transaction().execute(async (tx) => {
+      const inserted = await insertApiKey(tx, {
+        id,
+        tenantId: input.tenantId,
+        name: input.name,
+        prefix: `avow_${idPart}`,
+        secretHash: sha256(secret),
+        scopes: [...new Set(input.scopes)],
+        createdBy: input.createdBy,
+      });
+      await deps.audit.record(tx, {
+        ...by,
+        tenantId: inserted.tenantId ?? INSTALLATION_CHAIN,
+        action: 'key.created',
+        outcome: 'success',
+        payload: {
+          keyId: inserted.id,
+          name: inserted.name,
+          scopes: inserted.scopes,
+          keyTenantId: inserted.tenantId,
+        },
+      });
+      return inserted;
     });
     return { key: withoutHash(key), token: `avow_${idPart}_${secret}` };
   }
@@ -86,12 +111,26 @@ export function createApiKeyService(deps: { db: Db; cacheSeconds: number; now?: 
     return principal;
   }
 
-  async function revoke(caller: Principal, id: string): Promise<ApiKey> {
+  async function revoke(
+    caller: Principal,
+    id: string,
+    by: AuditContext = systemContext,
+  ): Promise<ApiKey> {
     const key = await findApiKey(db, id);
     if (!key || !canManage(caller, key.tenantId)) throw notFound('API key');
     if (key.revokedAt) throw new AppError('conflict', 'This API key is already revoked');
-    const revoked = await revokeApiKey(db, id, now());
-    if (!revoked) throw new AppError('conflict', 'This API key is already revoked');
+    const revoked = await db.transaction().execute(async (tx) => {
+      const done = await revokeApiKey(tx, id, now());
+      if (!done) throw new AppError('conflict', 'This API key is already revoked');
+      await deps.audit.record(tx, {
+        ...by,
+        tenantId: done.tenantId ?? INSTALLATION_CHAIN,
+        action: 'key.revoked',
+        outcome: 'success',
+        payload: { keyId: done.id, keyTenantId: done.tenantId },
+      });
+      return done;
+    });
     cache.delete(id.slice('key_'.length));
     return revoked;
   }

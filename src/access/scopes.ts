@@ -8,6 +8,7 @@ import { z } from 'zod';
 export const scopes = [
   'operator',
   'admin',
+  'register:read',
   'register:write',
   'vault:read',
   'vault:write',
@@ -24,5 +25,7 @@ export const tenantScopes = scopes.filter((s) => s !== 'operator');
 
 export function grants(held: readonly Scope[], needed: Scope): boolean {
   if (held.includes(needed) || held.includes('operator')) return true;
+  // Whoever may publish the register may read what they published.
+  if (needed === 'register:read' && held.includes('register:write')) return true;
   return needed !== 'operator' && held.includes('admin');
 }

@@ -1,11 +1,16 @@
 import { Command, CommanderError } from 'commander';
 import { registerApiKeyCommands } from '../access/api-keys-cli.js';
+import { registerMasterKeyCommands } from '../crypto/master-key-cli.js';
+import { registerVaultCommands } from '../vault/vault-cli.js';
+import { registerAuditCommands } from '../audit/audit-cli.js';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { KeyConfigError } from '../crypto/installation-keys.js';
 import { migrateToLatest } from '../db/migrate.js';
+import { registerJobCommands } from '../jobs/jobs-cli.js';
 import { avowVersion } from '../server/app.js';
 import { openConfiguredDatabase } from '../server/runtime.js';
 import { serve } from '../server/serve.js';
+import { registerRegisterCommands } from '../register/register-cli.js';
 import { registerTenantCommands } from '../tenancy/tenants-cli.js';
 import { ApiError } from './api-client.js';
 import { type Output, print, UsageError } from './output.js';
@@ -53,7 +58,12 @@ export function buildCli(): Command {
 
   // Each domain adds its own commands.
   registerTenantCommands(program);
+  registerRegisterCommands(program);
   registerApiKeyCommands(program);
+  registerVaultCommands(program);
+  registerMasterKeyCommands(program);
+  registerJobCommands(program);
+  registerAuditCommands(program);
 
   return program;
 }

@@ -5,7 +5,7 @@ import {
   type KeyObject,
   randomBytes,
 } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/config.js';
 
@@ -18,6 +18,11 @@ import type { Config } from '../config/config.js';
 export type InstallationKeys = {
   masterKey: Buffer;
   masterKeyVersion: number;
+  /**
+   * Older master keys, kept while data keys wrapped under them are re-wrapped
+   * (`avow master-key rotate`); see docs/vault.md.
+   */
+  previousMasterKeys?: { version: number; key: Buffer }[];
   signingKey: KeyObject;
   publicKey: KeyObject;
   source: 'environment' | 'file' | 'generated';
@@ -94,7 +99,8 @@ export function loadInstallationKeys(config: Config): InstallationKeys {
         masterText,
         keys.masterKey ? 'AVOW_MASTER_KEY' : 'AVOW_MASTER_KEY_FILE',
       ),
-      masterKeyVersion: 1,
+      masterKeyVersion: keys.masterKeyVersion ?? 1,
+      previousMasterKeys: parsePreviousMasterKeys(keys.previousMasterKeys, keys.masterKeyVersion ?? 1),
       signingKey,
       publicKey: createPublicKey(signingKey),
       source: keys.masterKey ? 'environment' : 'file',
@@ -154,12 +160,64 @@ function loadOrCreateKeyFiles(dir: string): InstallationKeys {
     };
   }
   const signingKey = parseSigningKey(readFileSync(files.signingKey, 'utf8'), files.signingKey);
+  const versions = readMasterKeyVersions(dir, files.masterKey);
+  const current = versions.reduce((a, b) => (b.version > a.version ? b : a));
   return {
-    masterKey: parseMasterKey(readFileSync(files.masterKey, 'utf8'), files.masterKey),
-    masterKeyVersion: 1,
+    masterKey: current.key,
+    masterKeyVersion: current.version,
+    previousMasterKeys: versions.filter((v) => v !== current),
     signingKey,
     publicKey: createPublicKey(signingKey),
     source: 'file',
     files,
   };
+}
+
+/** `1:KEY,2:KEY` from AVOW_PREVIOUS_MASTER_KEYS; a version may not repeat or reach the current one. */
+export function parsePreviousMasterKeys(text: string | undefined, currentVersion: number): { version: number; key: Buffer }[] {
+  if (!text) return [];
+  const out: { version: number; key: Buffer }[] = [];
+  for (const part of text.split(',')) {
+    const [versionText, keyText] = part.trim().split(':', 2);
+    const version = Number(versionText);
+    if (!Number.isInteger(version) || version < 1 || !keyText) {
+      throw new KeyConfigError('AVOW_PREVIOUS_MASTER_KEYS must be VERSION:KEY pairs separated by commas');
+    }
+    if (version >= currentVersion || out.some((o) => o.version === version)) {
+      throw new KeyConfigError(
+        `AVOW_PREVIOUS_MASTER_KEYS: version ${version} must be unique and lower than AVOW_MASTER_KEY_VERSION (${currentVersion})`,
+      );
+    }
+    out.push({ version, key: parseMasterKey(keyText, `AVOW_PREVIOUS_MASTER_KEYS (version ${version})`) });
+  }
+  return out;
+}
+
+/**
+ * Embedded mode keeps one file per master key version: master.key is version 1,
+ * master.v<N>.key version N. The highest version is current; `avow master-key
+ * rotate` adds the next file, and an old one can be removed once nothing is
+ * wrapped under it any more.
+ */
+export function masterKeyFileFor(dir: string, version: number): string {
+  return version === 1 ? path.join(dir, 'master.key') : path.join(dir, `master.v${version}.key`);
+}
+
+function readMasterKeyVersions(dir: string, firstFile: string): { version: number; key: Buffer }[] {
+  const versions = [{ version: 1, key: parseMasterKey(readFileSync(firstFile, 'utf8'), firstFile) }];
+  for (const name of readdirSync(dir)) {
+    const match = /^master\.v(\d+)\.key$/.exec(name);
+    if (!match) continue;
+    const file = path.join(dir, name);
+    versions.push({ version: Number(match[1]), key: parseMasterKey(readFileSync(file, 'utf8'), file) });
+  }
+  return versions;
+}
+
+/** Writes the next master key version in embedded mode; refuses to overwrite. */
+export function addMasterKeyFile(dir: string, version: number): { file: string; key: Buffer } {
+  const key = randomBytes(MASTER_KEY_BYTES);
+  const file = masterKeyFileFor(dir, version);
+  writeFileSync(file, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+  return { file, key };
 }

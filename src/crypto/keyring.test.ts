@@ -32,8 +32,12 @@ describe('keyring', () => {
     const wrapped = old.wrap(dataKey, 'subject-1');
     const rotated = createKeyring({ masterKeys: [v1, v2], signingKey });
     expect(rotated.currentMasterVersion).toBe(2);
-    expect(rotated.unwrap(wrapped.wrapped, wrapped.masterVersion, 'subject-1').equals(dataKey)).toBe(true);
-    expect(() => rotated.unwrap(wrapped.wrapped, wrapped.masterVersion, 'subject-2')).toThrow(DecryptionError);
+    expect(
+      rotated.unwrap(wrapped.wrapped, wrapped.masterVersion, 'subject-1').equals(dataKey),
+    ).toBe(true);
+    expect(() => rotated.unwrap(wrapped.wrapped, wrapped.masterVersion, 'subject-2')).toThrow(
+      DecryptionError,
+    );
   });
 
   it('signs and verifies with the installation key', () => {

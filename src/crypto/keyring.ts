@@ -2,11 +2,11 @@ import {
   createCipheriv,
   createDecipheriv,
   createPublicKey,
+  sign as edSign,
+  verify as edVerify,
   hkdfSync,
   type KeyObject,
   randomBytes,
-  sign as edSign,
-  verify as edVerify,
 } from 'node:crypto';
 
 /**
@@ -35,12 +35,16 @@ export function seal(key: Buffer, plaintext: Buffer | string, aad: string): Seal
   const iv = randomBytes(IV_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(Buffer.from(aad, 'utf8'));
-  const body = Buffer.concat([cipher.update(typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext), cipher.final()]);
+  const body = Buffer.concat([
+    cipher.update(typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext),
+    cipher.final(),
+  ]);
   return Buffer.concat([Buffer.from([FORMAT_VERSION]), iv, cipher.getAuthTag(), body]);
 }
 
 export function open(key: Buffer, sealed: Sealed, aad: string): Buffer {
-  if (sealed.length < 1 + IV_BYTES + TAG_BYTES || sealed[0] !== FORMAT_VERSION) throw new DecryptionError();
+  if (sealed.length < 1 + IV_BYTES + TAG_BYTES || sealed[0] !== FORMAT_VERSION)
+    throw new DecryptionError();
   const iv = sealed.subarray(1, 1 + IV_BYTES);
   const tag = sealed.subarray(1 + IV_BYTES, 1 + IV_BYTES + TAG_BYTES);
   const body = sealed.subarray(1 + IV_BYTES + TAG_BYTES);
@@ -80,7 +84,10 @@ export function createKeyring(options: { masterKeys: MasterKey[]; signingKey: Ke
     currentMasterVersion: current.version,
     /** Wraps a data key under the current master key. */
     wrap(dataKey: Buffer, context: string): { wrapped: Buffer; masterVersion: number } {
-      return { wrapped: seal(wrappingKey(current.version), dataKey, context), masterVersion: current.version };
+      return {
+        wrapped: seal(wrappingKey(current.version), dataKey, context),
+        masterVersion: current.version,
+      };
     },
     unwrap(wrapped: Buffer, masterVersion: number, context: string): Buffer {
       return open(wrappingKey(masterVersion), wrapped, context);

@@ -7,9 +7,13 @@ import { type Keyring, newDataKey } from './keyring.js';
  * their key (vault records, identities, personal data inside audit events), so
  * destroying it is erasure, in the database and in every backup of it.
  */
-export type SubjectKeyState = { state: 'live'; key: Buffer } | { state: 'destroyed'; destroyedAt: Date } | { state: 'none' };
+export type SubjectKeyState =
+  | { state: 'live'; key: Buffer }
+  | { state: 'destroyed'; destroyedAt: Date }
+  | { state: 'none' };
 
-const context = (tenantId: string, subjectId: string) => `avow/subject-key/${tenantId}/${subjectId}`;
+const context = (tenantId: string, subjectId: string) =>
+  `avow/subject-key/${tenantId}/${subjectId}`;
 
 export function createSubjectKeys(deps: { keyring: Keyring }) {
   const { keyring } = deps;
@@ -25,7 +29,10 @@ export function createSubjectKeys(deps: { keyring: Keyring }) {
     if (row.wrappedKey === null || row.masterKeyVersion === null) {
       return { state: 'destroyed', destroyedAt: row.destroyedAt ?? new Date(0) };
     }
-    return { state: 'live', key: keyring.unwrap(row.wrappedKey, row.masterKeyVersion, context(tenantId, subjectId)) };
+    return {
+      state: 'live',
+      key: keyring.unwrap(row.wrappedKey, row.masterKeyVersion, context(tenantId, subjectId)),
+    };
   }
 
   /** The subject's key, created on first use. Fails for a subject whose key was destroyed. */
@@ -54,7 +61,13 @@ export function createSubjectKeys(deps: { keyring: Keyring }) {
       .insertInto('subjectKeys')
       .values({ tenantId, subjectId, wrappedKey: null, masterKeyVersion: null, destroyedAt: at })
       .onConflict((oc) =>
-        oc.columns(['tenantId', 'subjectId']).doUpdateSet({ wrappedKey: null, masterKeyVersion: null, destroyedAt: sql`coalesce(subject_keys.destroyed_at, ${at})` }),
+        oc
+          .columns(['tenantId', 'subjectId'])
+          .doUpdateSet({
+            wrappedKey: null,
+            masterKeyVersion: null,
+            destroyedAt: sql`coalesce(subject_keys.destroyed_at, ${at})`,
+          }),
       )
       .execute();
   }

@@ -25,7 +25,10 @@ export type DatabaseTarget =
 export type Database = {
   db: Db;
   kind: DatabaseTarget['kind'];
-  /** Runs one SQL text with positional parameters; for libraries that bring their own SQL. */
+  /**
+   * Runs one SQL text with positional parameters; for libraries that bring their own SQL.
+   * A text without parameters may hold several statements (pg-boss's migrations do).
+   */
   executeSql: (text: string, values?: unknown[]) => Promise<{ rows: unknown[] }>;
   close: () => Promise<void>;
 };
@@ -46,7 +49,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
       dialect: new PGliteDialect(client),
       plugins: [new CamelCasePlugin()],
     });
-    return wrap(db, 'pglite');
+    return wrap(db, 'pglite', { exec: (text) => client.exec(text) });
   }
   const pool = new pg.Pool({
     connectionString: target.url,
@@ -63,15 +66,47 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
   return wrap(db, 'postgres');
 }
 
-function wrap(db: Db, kind: DatabaseTarget['kind']): Database {
+// A semicolon followed by more SQL: several statements in one text.
+const severalStatements = /;\s*\S/;
+
+function wrap(
+  db: Db,
+  kind: DatabaseTarget['kind'],
+  extra: {
+    /** PGlite's simple-protocol call; its `query` takes one statement only. */
+    exec?: (text: string) => Promise<{ rows: unknown[] }[]>;
+  } = {},
+): Database {
+  // Libraries bring their own SQL and expect rows as the server sends them:
+  // no camelCasing of column names or of keys inside JSON values.
+  const raw = db.withoutPlugins();
   return {
     db,
     kind,
     // Goes through Kysely's driver, so on PGlite it waits its turn on the one
     // connection instead of landing inside someone else's transaction.
     executeSql: async (text, values = []) => {
-      const out = await db.executeQuery(CompiledQuery.raw(text, values));
-      return { rows: out.rows as unknown[] };
+      if (values.length > 0 || !severalStatements.test(text)) {
+        const out = await raw.executeQuery(CompiledQuery.raw(text, values));
+        return { rows: out.rows as unknown[] };
+      }
+      // Several statements (often BEGIN ... COMMIT) run on one held connection;
+      // if one fails, that connection is rolled back before anyone else gets it,
+      // so a failed text never leaves an open, aborted transaction behind.
+      return raw.connection().execute(async (connection) => {
+        try {
+          if (extra.exec) {
+            const results = await extra.exec(text);
+            return { rows: results.at(-1)?.rows ?? [] };
+          }
+          // node-postgres sends a text without parameters as a simple query, which may hold several statements.
+          const out = await connection.executeQuery(CompiledQuery.raw(text, []));
+          return { rows: out.rows as unknown[] };
+        } catch (error) {
+          await connection.executeQuery(CompiledQuery.raw('rollback')).catch(() => {});
+          throw error;
+        }
+      });
     },
     close: () => db.destroy(),
   };

@@ -47,9 +47,222 @@ export type SubjectKeyRow = {
   destroyedAt: Timestamp | null;
 };
 
+export type AuditEventRow = {
+  tenantId: string;
+  seq: number;
+  id: string;
+  at: Timestamp;
+  actorType: string;
+  actorId: string;
+  action: string;
+  subjectId: string | null;
+  categories: string[] | null;
+  purpose: string | null;
+  outcome: string;
+  requestId: string | null;
+  payload: Json<Record<string, unknown>>;
+  sealed: Buffer | null;
+  sealedKey: string | null;
+  prevHash: Buffer;
+  hash: Buffer;
+};
+
+export type AuditHeadRow = {
+  tenantId: string;
+  seq: number;
+  hash: Buffer;
+  signature: Buffer;
+  updatedAt: Timestamp;
+};
+
+export type AuditCheckpointRow = {
+  tenantId: string;
+  seq: number;
+  kind: 'interval' | 'on_demand' | 'prune';
+  id: string;
+  hash: Buffer;
+  at: Timestamp;
+  signature: Buffer;
+};
+
+export type AuditActorKeyRow = {
+  tenantId: string;
+  keyId: string;
+  wrappedKey: Buffer | null;
+  masterKeyVersion: number | null;
+  createdAt: CreatedAt;
+  destroyedAt: Timestamp | null;
+};
+
+export type SubjectRow = {
+  tenantId: string;
+  id: string;
+  kind: string;
+  status: Generated<'active' | 'merged' | 'pseudonymized' | 'erased'>;
+  mergedInto: string | null;
+  pseudonym: string | null;
+  retainedCategories: string[] | null;
+  restrictedAt: Timestamp | null;
+  restrictionGround: string | null;
+  lastActivityAt: Timestamp | null;
+  relationshipStartedAt: Timestamp | null;
+  relationshipEndedAt: Timestamp | null;
+  contractEndedAt: Timestamp | null;
+  roleEndedAt: Timestamp | null;
+  accountDeletedAt: Timestamp | null;
+  createdAt: CreatedAt;
+  updatedAt: Timestamp;
+  erasedAt: Timestamp | null;
+};
+
+export type SubjectIdentityRow = {
+  tenantId: string;
+  blindIndex: Buffer;
+  subjectId: string;
+  kind: string;
+  sealed: Buffer;
+  createdAt: CreatedAt;
+};
+
+export type VaultRecordRow = {
+  tenantId: string;
+  id: string;
+  subjectId: string;
+  category: string;
+  source: string;
+  purposes: string[];
+  sealed: Buffer;
+  version: Generated<number>;
+  collectedAt: Timestamp;
+  createdAt: CreatedAt;
+  updatedAt: Timestamp;
+};
+
+export type VaultRecordHistoryRow = {
+  tenantId: string;
+  recordId: string;
+  version: number;
+  subjectId: string;
+  source: string;
+  sealed: Buffer;
+  sealedReason: Buffer;
+  changedBy: string;
+  changedAt: Timestamp;
+};
+
+export type SubjectMergeRow = {
+  tenantId: string;
+  id: string;
+  fromSubjectId: string;
+  intoSubjectId: string;
+  identitiesMoved: number;
+  recordsMoved: number;
+  mergedBy: string;
+  mergedAt: Timestamp;
+};
+
+export type SubjectPurposeStateRow = {
+  tenantId: string;
+  subjectId: string;
+  purpose: string;
+  consent: 'given' | 'withdrawn' | 'refused' | 'expired' | null;
+  consentAt: Timestamp | null;
+  consentRegisterVersion: string | null;
+  objectedAt: Timestamp | null;
+  objectionSource: string | null;
+  restrictedAt: Timestamp | null;
+  restrictionGround: string | null;
+  updatedAt: Timestamp;
+};
+
+export type RegisterVersionRow = {
+  tenantId: string;
+  id: string;
+  number: number;
+  contentHash: string;
+  yaml: string;
+  register: Json<unknown>;
+  createdBy: string | null;
+  createdAt: CreatedAt;
+};
+
+export type RegisterActiveRow = {
+  tenantId: string;
+  versionId: string;
+  activatedBy: string | null;
+  activatedAt: Timestamp;
+};
+
+export type ConsentVisitorRow = {
+  tenantId: string;
+  id: string;
+  subjectId: string | null;
+  linkedAt: Timestamp | null;
+  createdAt: CreatedAt;
+};
+
+export type ConsentEventRow = {
+  tenantId: string;
+  id: string;
+  holderId: string;
+  purpose: string;
+  medium: string;
+  action: 'given' | 'withdrawn' | 'refused' | 'expired' | 'objected';
+  channel: 'banner' | 'privacy_center' | 'form' | 'api' | 'unsubscribe_link' | 'gpc';
+  registerVersion: string | null;
+  textHash: string | null;
+  ipAnonymised: string | null;
+  userAgent: string | null;
+  receiptId: string;
+  requestId: string | null;
+  at: Timestamp;
+};
+
+export type ConsentStateRow = {
+  tenantId: string;
+  holderId: string;
+  purpose: string;
+  medium: string;
+  consent: 'given' | 'withdrawn' | 'refused' | 'expired' | null;
+  consentAt: Timestamp | null;
+  objectedAt: Timestamp | null;
+  channel: string;
+  registerVersion: string | null;
+  textHash: string | null;
+  lastEventId: string;
+  renewalRequiredAt: Timestamp | null;
+  renewalRegisterVersion: string | null;
+  updatedAt: Timestamp;
+};
+
+export type ConsentReceiptRow = {
+  tenantId: string;
+  id: string;
+  holderId: string;
+  receipt: string;
+  signature: string;
+  issuedAt: Timestamp;
+};
+
 export type DatabaseSchema = {
+  consentVisitors: ConsentVisitorRow;
+  consentEvents: ConsentEventRow;
+  consentState: ConsentStateRow;
+  consentReceipts: ConsentReceiptRow;
+  registerVersions: RegisterVersionRow;
+  registerActive: RegisterActiveRow;
   subjectKeys: SubjectKeyRow;
+  subjects: SubjectRow;
+  subjectIdentities: SubjectIdentityRow;
+  vaultRecords: VaultRecordRow;
+  vaultRecordHistory: VaultRecordHistoryRow;
+  subjectMerges: SubjectMergeRow;
+  subjectPurposeState: SubjectPurposeStateRow;
   tenants: TenantRow;
   apiKeys: ApiKeyRow;
   installation: InstallationRow;
+  auditEvents: AuditEventRow;
+  auditHeads: AuditHeadRow;
+  auditCheckpoints: AuditCheckpointRow;
+  auditActorKeys: AuditActorKeyRow;
 };

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { ApiKeyService, Principal } from '../access/api-keys-service.js';
 import { grants, type Scope } from '../access/scopes.js';
+import type { AuditService } from '../audit/audit-service.js';
 import type { Db } from '../db/database.js';
 import { AppError, notFound } from '../errors/errors.js';
 import { findTenant } from '../tenancy/tenants-store.js';
@@ -23,7 +24,14 @@ declare module 'fastify' {
 
 export const TENANT_HEADER = 'avow-tenant';
 
-export function installAuthentication(app: App, deps: { apiKeys: ApiKeyService }): void {
+export function installAuthentication(
+  app: App,
+  deps: {
+    apiKeys: ApiKeyService;
+    /** Login attempts go to the audit log: every failure, successes at most once per key per N minutes. */
+    audit?: Pick<AuditService, 'recordLoginFailure' | 'recordLoginSuccess'>;
+  },
+): void {
   app.decorateRequest('principal', null);
 
   // A /v1 route without a declared access level is a bug: refuse to start.
@@ -46,8 +54,11 @@ export function installAuthentication(app: App, deps: { apiKeys: ApiKeyService }
       throw new AppError('unauthorized', 'Send an API key as "Authorization: Bearer avow_..."');
     }
     const principal = await deps.apiKeys.authenticate(token);
-    if (!principal)
+    if (!principal) {
+      await deps.audit?.recordLoginFailure(request, token);
       throw new AppError('unauthorized', 'The API key is not valid or has been revoked');
+    }
+    await deps.audit?.recordLoginSuccess(request, principal);
     if (access !== 'authenticated' && !grants(principal.scopes, access)) {
       throw new AppError('forbidden', `This API key lacks the ${access} scope this route needs`);
     }

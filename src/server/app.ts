@@ -1,7 +1,20 @@
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { Logger } from 'pino';
 import { registerApiKeyRoutes } from '../access/api-keys-routes.js';
 import { createApiKeyService } from '../access/api-keys-service.js';
+import { registerAuditRoutes } from '../audit/audit-routes.js';
+import { createAuditService } from '../audit/audit-service.js';
+import { createBlindIndex } from '../crypto/blind-index.js';
+import { registerConsentPublicRoutes } from '../consent/consent-public-routes.js';
+import { registerConsentRoutes } from '../consent/consent-routes.js';
+import { createConsentService } from '../consent/consent-service.js';
+import { registerDecisionRoutes } from '../decisions/decisions-routes.js';
+import { createDecisionsService } from '../decisions/decisions-service.js';
+import { createPolicySource, registerReaderFromStore } from '../decisions/policy-source.js';
+import { registerVaultRoutes } from '../vault/vault-routes.js';
+import { createVaultService } from '../vault/vault-service.js';
 import type { InstallationKeys } from '../crypto/installation-keys.js';
 import { createKeyring } from '../crypto/keyring.js';
 import { createSubjectKeys } from '../crypto/subject-keys.js';
@@ -9,7 +22,12 @@ import type { Database } from '../db/database.js';
 import { registerHealthRoutes } from '../health/health-routes.js';
 import type { App } from '../http/app-types.js';
 import { installAuthentication } from '../http/auth.js';
+import { registerRegisterRoutes } from '../register/register-routes.js';
+import { createRegisterService } from '../register/register-service.js';
 import { createHttpServer } from '../http/http-server.js';
+import { createMailer, type MailSettings } from '../mail/mailer.js';
+import { createJobRunner, type JobDefinition } from '../jobs/jobs.js';
+import { registerJobRoutes } from '../jobs/jobs-routes.js';
 import { registerTenantRoutes } from '../tenancy/tenants-routes.js';
 import { createTenantService } from '../tenancy/tenants-service.js';
 
@@ -24,6 +42,12 @@ export type AvowOptions = {
   publicUrl: string;
   trustProxy?: boolean;
   apiKeyCacheSeconds?: number;
+  /** Where e-mail goes: SMTP, or an outbox folder (default: one in the system temp folder). */
+  mail?: MailSettings;
+  /** Whether this process works background jobs (AVOW_WORKER); default true. */
+  worker?: boolean;
+  /** Queue timings: how often an idle worker polls, how long stop() waits for running jobs. */
+  jobs?: { pollingIntervalSeconds?: number; stopTimeoutSeconds?: number };
 };
 
 export const avowVersion: string = (
@@ -35,16 +59,54 @@ export const avowVersion: string = (
 export function createServices(options: AvowOptions) {
   const { db } = options.database;
   const keyring = createKeyring({
-    masterKeys: [{ version: options.keys.masterKeyVersion, key: options.keys.masterKey }],
+    masterKeys: [
+      ...(options.keys.previousMasterKeys ?? []),
+      { version: options.keys.masterKeyVersion, key: options.keys.masterKey },
+    ],
     signingKey: options.keys.signingKey,
   });
   const subjectKeys = createSubjectKeys({ keyring });
-  const tenants = createTenantService({ db });
-  const apiKeys = createApiKeyService({ db, cacheSeconds: options.apiKeyCacheSeconds ?? 10 });
-  return { keyring, subjectKeys, tenants, apiKeys };
+  const mailer = createMailer(
+    options.mail ?? { kind: 'outbox', dir: path.join(tmpdir(), 'avow-outbox'), from: 'Avow <privacy@localhost>' },
+    options.logger,
+  );
+  const audit = createAuditService({ db, keyring, subjectKeys });
+  const tenants = createTenantService({ db, audit });
+  const register = createRegisterService({ db });
+  const apiKeys = createApiKeyService({
+    db,
+    audit,
+    cacheSeconds: options.apiKeyCacheSeconds ?? 10,
+  });
+  const jobs = createJobRunner({
+    database: options.database,
+    logger: options.logger,
+    ...options.jobs,
+  });
+  const blindIndex = createBlindIndex({ db, keyring });
+  const policies = createPolicySource({ registers: registerReaderFromStore(db) });
+  const vault = createVaultService({ db, subjectKeys, blindIndex, audit, policies });
+  const decisions = createDecisionsService({ db, policies, blindIndex, audit });
+  const consent = createConsentService({ db, keyring, audit, registers: register, publicUrl: options.publicUrl });
+  return { keyring, subjectKeys, mailer, audit, tenants, register, apiKeys, jobs, blindIndex, policies, vault, decisions, consent };
 }
 
 export type Services = ReturnType<typeof createServices>;
+
+/**
+ * Every domain's background jobs and schedules, built from the services they
+ * call. `avow serve` and `avow worker` both register these. Add a domain's
+ * with `...createXJobs(services)` (each a `defineJob(...)`).
+ */
+export function jobDefinitions(_services: Services): JobDefinition[] {
+  return [];
+}
+
+/** Registers every job and starts the queue; `work: false` only sends (AVOW_WORKER=false). */
+export async function startJobs(services: Services, options: { work: boolean }): Promise<void> {
+  await services.jobs.register(...jobDefinitions(services));
+  await services.jobs.start(options);
+}
 
 export async function createAvow(options: AvowOptions): Promise<{ app: App; services: Services }> {
   const services = createServices(options);
@@ -54,11 +116,25 @@ export async function createAvow(options: AvowOptions): Promise<{ app: App; serv
     publicUrl: options.publicUrl,
     version: avowVersion,
   });
-  installAuthentication(app, { apiKeys: services.apiKeys });
+  installAuthentication(app, { apiKeys: services.apiKeys, audit: services.audit });
 
   registerHealthRoutes(app, { db: options.database.db });
   registerTenantRoutes(app, { tenants: services.tenants });
+  registerAuditRoutes(app, { audit: services.audit, db: options.database.db });
   registerApiKeyRoutes(app, { apiKeys: services.apiKeys, tenants: services.tenants });
+  registerRegisterRoutes(app, { register: services.register, db: options.database.db });
+  registerJobRoutes(app, { jobs: services.jobs });
+  registerVaultRoutes(app, { vault: services.vault, db: options.database.db });
+  registerDecisionRoutes(app, { decisions: services.decisions, db: options.database.db });
+  registerConsentRoutes(app, { consent: services.consent, db: options.database.db });
+  await registerConsentPublicRoutes(app, { consent: services.consent });
+
+  await startJobs(services, { work: options.worker ?? true });
+  // Closing the app stops the worker gracefully: running jobs finish first.
+  app.addHook('onClose', async () => {
+    await services.jobs.stop();
+    services.mailer.close();
+  });
 
   await app.ready();
   return { app, services };

@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { countApiKeys } from '../access/api-keys-store.js';
 import type { Db } from '../db/database.js';
 import type { Services } from './app.js';
+
+const demoRegisterFile = new URL('../../examples/registers/demo.yaml', import.meta.url);
 
 export type BootstrapResult =
   | { created: false }
@@ -20,6 +23,9 @@ export async function bootstrapInstallation(
   const demo = options.seedDemo
     ? await services.tenants.create({ name: 'Demo Company', role: 'controller', region: 'eu' })
     : null;
+  // The demo tenant starts with the example register, so the policy page and
+  // decisions have something to show. Published by the installation (no key).
+  if (demo) await services.register.publish(demo.id, readFileSync(demoRegisterFile, 'utf8'), null);
   const operator = await services.apiKeys.create({
     name: 'first operator key',
     scopes: ['operator'],

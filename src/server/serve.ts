@@ -37,6 +37,10 @@ export async function serve(config: Config): Promise<void> {
     publicUrl: config.publicUrl,
     trustProxy: config.trustProxy,
     apiKeyCacheSeconds: config.apiKeyCacheSeconds,
+    worker: config.worker,
+    mail: config.mail,
+    // Running jobs get most of the 10 s shutdown below; one cut short is retried.
+    jobs: { stopTimeoutSeconds: 8 },
   });
 
   const first = await bootstrapInstallation(database.db, services, { seedDemo: config.seedDemo });

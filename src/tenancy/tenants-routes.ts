@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { auditContextFrom } from '../audit/audit-events.js';
 import { notFound } from '../errors/errors.js';
 import type { App } from '../http/app-types.js';
 import { principalOf } from '../http/auth.js';
@@ -80,7 +81,8 @@ export function registerTenantRoutes(app: App, deps: { tenants: TenantService })
         response: { 201: tenantReply, ...authErrors },
       },
     },
-    async (request, reply) => reply.status(201).send(await tenants.create(request.body)),
+    async (request, reply) =>
+      reply.status(201).send(await tenants.create(request.body, auditContextFrom(request))),
   );
 
   app.get(
@@ -129,6 +131,7 @@ export function registerTenantRoutes(app: App, deps: { tenants: TenantService })
         response: { 200: tenantReply, ...authErrors, 409: errorReply },
       },
     },
-    async (request) => tenants.update(request.params.tenantId, request.body),
+    async (request) =>
+      tenants.update(request.params.tenantId, request.body, auditContextFrom(request)),
   );
 }

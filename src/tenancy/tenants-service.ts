@@ -1,3 +1,5 @@
+import { type AuditContext, systemContext } from '../audit/audit-events.js';
+import type { AuditService } from '../audit/audit-service.js';
 import type { Db } from '../db/database.js';
 import { AppError, notFound } from '../errors/errors.js';
 import { newId } from '../ids/ids.js';
@@ -45,11 +47,15 @@ function checkShape(
     throw new AppError('validation_failed', 'The tenant is not consistent', { details });
 }
 
-export function createTenantService(deps: { db: Db; now?: () => Date }) {
+export function createTenantService(deps: {
+  db: Db;
+  audit: Pick<AuditService, 'record'>;
+  now?: () => Date;
+}) {
   const { db } = deps;
   const now = deps.now ?? (() => new Date());
 
-  async function create(input: NewTenant): Promise<Tenant> {
+  async function create(input: NewTenant, by: AuditContext = systemContext): Promise<Tenant> {
     const tenant = {
       id: newId('tenant'),
       name: input.name,
@@ -60,7 +66,18 @@ export function createTenantService(deps: { db: Db; now?: () => Date }) {
       contractEnd: input.contractEnd ?? null,
     };
     checkShape(tenant);
-    return insertTenant(db, tenant);
+    // The tenant and its first audit entry commit together.
+    return db.transaction().execute(async (tx) => {
+      const created = await insertTenant(tx, tenant);
+      await deps.audit.record(tx, {
+        ...by,
+        tenantId: created.id,
+        action: 'tenant.created',
+        outcome: 'success',
+        payload: { role: created.role, region: created.region },
+      });
+      return created;
+    });
   }
 
   async function get(id: string): Promise<Tenant> {
@@ -69,15 +86,35 @@ export function createTenantService(deps: { db: Db; now?: () => Date }) {
     return tenant;
   }
 
-  async function update(id: string, changes: TenantChanges): Promise<Tenant> {
+  async function update(
+    id: string,
+    changes: TenantChanges,
+    by: AuditContext = systemContext,
+  ): Promise<Tenant> {
     const current = await get(id);
     const next = { ...current, ...changes };
     // Switching to controller drops the controller contact rather than failing.
     if (changes.role === 'controller' && changes.controller === undefined) next.controller = null;
     checkShape(next);
-    const updated = await updateTenant(db, id, { ...changes, controller: next.controller }, now());
-    if (!updated) throw notFound('Tenant');
-    return updated;
+    return db.transaction().execute(async (tx) => {
+      const updated = await updateTenant(
+        tx,
+        id,
+        { ...changes, controller: next.controller },
+        now(),
+      );
+      if (!updated) throw notFound('Tenant');
+      await deps.audit.record(tx, {
+        ...by,
+        tenantId: id,
+        action: 'tenant.updated',
+        outcome: 'success',
+        payload: {
+          fields: Object.entries(changes).flatMap(([k, v]) => (v === undefined ? [] : [k])),
+        },
+      });
+      return updated;
+    });
   }
 
   async function list(page: { after?: string; limit: number }): Promise<Tenant[]> {

@@ -6,6 +6,7 @@ import {
   type InstallationKeys,
 } from '../../src/crypto/installation-keys.js';
 import type { Database } from '../../src/db/database.js';
+import type { MailSettings } from '../../src/mail/mailer.js';
 import { createAvow, type Services } from '../../src/server/app.js';
 import { createLogger } from '../../src/server/logger.js';
 import { openTestDatabase } from './database.js';
@@ -36,7 +37,8 @@ export type TestAvow = {
 };
 
 /** The real app, listening on a free port over HTTP, on a fresh database. */
-export async function startTestAvow(): Promise<TestAvow> {
+/** `mail`: where the app's e-mail goes; give an SMTP URL from test/support/smtp.ts to read it. */
+export async function startTestAvow(options: { mail?: MailSettings } = {}): Promise<TestAvow> {
   const database = await openTestDatabase();
   const generated = generateInstallationKeys();
   const keys: InstallationKeys = {
@@ -57,6 +59,9 @@ export async function startTestAvow(): Promise<TestAvow> {
     keys,
     logger: createLogger('info', sink),
     publicUrl: 'http://127.0.0.1',
+    ...(options.mail ? { mail: options.mail } : {}),
+    // A worker that looks for jobs often, so tests see them worked quickly.
+    jobs: { pollingIntervalSeconds: 0.5 },
   });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();

@@ -20,6 +20,8 @@ export async function openTestDatabase(options: { migrate?: boolean } = {}): Pro
       ...scoped,
       close: async () => {
         await sql`drop schema ${sql.id(schema)} cascade`.execute(scoped.db);
+        // The job queue's schema beside it (src/jobs/jobs.ts jobsSchemaFor).
+        await sql`drop schema if exists ${sql.id(`${schema}_jobs`)} cascade`.execute(scoped.db);
         await scoped.close();
       },
     };

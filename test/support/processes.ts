@@ -115,6 +115,8 @@ export async function serverDatabase(
     },
     drop: async () => {
       await sql`drop schema ${sql.id(schema)} cascade`.execute(admin.db);
+      // The job queue's schema beside it (src/jobs/jobs.ts jobsSchemaFor).
+      await sql`drop schema if exists ${sql.id(`${schema}_jobs`)} cascade`.execute(admin.db);
       await admin.close();
     },
   };

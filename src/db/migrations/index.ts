@@ -1,6 +1,10 @@
 import type { Migration } from 'kysely';
 import * as m0001 from './0001_foundation.js';
+import * as m0002 from './0002_register.js';
 import * as m0003 from './0003_subject_keys.js';
+import * as m0004 from './0004_audit.js';
+import * as m0005 from './0005_vault.js';
+import * as m0006 from './0006_consent.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the folder so the
@@ -8,5 +12,9 @@ import * as m0003 from './0003_subject_keys.js';
  */
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
+  '0002_register': m0002,
   '0003_subject_keys': m0003,
+  '0004_audit': m0004,
+  '0005_vault': m0005,
+  '0006_consent': m0006,
 };

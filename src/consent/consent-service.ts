@@ -1,0 +1,635 @@
+import type { AuditContext, AuditEventInput } from '../audit/audit-events.js';
+import type { Keyring } from '../crypto/keyring.js';
+import type { Db } from '../db/database.js';
+import { setPurposeState } from '../decisions/subject-state-store.js';
+import { AppError, notFound } from '../errors/errors.js';
+import { idPattern, newId } from '../ids/ids.js';
+import type { CookieCategory, Register } from '../register/register-schema.js';
+import { cookieCategories } from '../register/register-schema.js';
+import { findTenant } from '../tenancy/tenants-store.js';
+import { findSubjects } from '../vault/vault-store.js';
+import {
+  anonymiseIp,
+  applyEvent,
+  type ConsentAction,
+  type ConsentChannel,
+  type ConsentMedium,
+  type CurrentConsent,
+  categoryNeedsConsent,
+  cookieListHash,
+  cookiePurpose,
+  cookiePurposePrefix,
+  gpcPurposes,
+  isNoop,
+  optOutAction,
+  textHashFor,
+} from './consent-model.js';
+import {
+  type ConsentEvent,
+  type ConsentStateRecord,
+  findReceipt,
+  findVisitor,
+  insertEvents,
+  insertReceipt,
+  insertVisitor,
+  linkVisitor,
+  listEvents,
+  listReceipts,
+  listStates,
+  markStatesForRenewal,
+  type StoredReceipt,
+  upsertState,
+  visitorsOf,
+} from './consent-store.js';
+import { buildReceipt, type SignedReceipt, signReceipt } from './receipts.js';
+import { createTokens, type UnsubscribeClaim, unsubscribeHeaders } from './tokens.js';
+
+/** The active register as the consent ledger reads it (the register service's getActiveRegister). */
+export type ActiveRegisterView = { versionId: string; register: Register };
+export type RegisterSource = {
+  getActiveRegister: (tenantId: string) => Promise<ActiveRegisterView | null | undefined>;
+};
+
+export type AuditSink = { record: (db: Db, event: AuditEventInput) => Promise<unknown> };
+
+export type ConsentServiceDeps = {
+  db: Db;
+  keyring: Pick<Keyring, 'sign' | 'verify' | 'publicKey' | 'publicKeyPem'>;
+  audit: AuditSink;
+  registers: RegisterSource;
+  /** Where people reach this installation, for unsubscribe links. */
+  publicUrl: string;
+  now?: () => Date;
+};
+
+/** Whose consent: a known subject, or an anonymous visitor of the banner. */
+export type Holder = { subjectId: string } | { visitorId: string };
+
+export type ConsentChange = {
+  purpose: string;
+  action: ConsentAction;
+  medium?: ConsentMedium | undefined;
+  /** The hash of the text the person saw, when the caller showed its own wording. */
+  textHash?: string | undefined;
+};
+
+export type RecordInput = {
+  tenantId: string;
+  holder: Holder;
+  changes: ConsentChange[];
+  channel: ConsentChannel;
+  context: AuditContext;
+  /** The client's IP and agent as seen at the edge (defaults: the request's). */
+  ip?: string | undefined;
+  userAgent?: string | undefined;
+  /** Leave out changes that would not change the state (GPC, unsubscribe: idempotent). */
+  onlyChanges?: boolean;
+};
+
+export type ConsentStateView = ConsentStateRecord & {
+  renewalRequired: boolean;
+  /** The consent a decision sees: 'given' only while given and not objected to. */
+  effective: 'given' | 'not_given' | 'objected';
+};
+
+export type RecordResult = {
+  holderId: string;
+  events: ConsentEvent[];
+  receipt: SignedReceipt | null;
+  states: ConsentStateView[];
+};
+
+const auditAction = {
+  given: 'consent.given',
+  withdrawn: 'consent.withdrawn',
+  refused: 'consent.refused',
+} as const;
+
+const view = (state: ConsentStateRecord): ConsentStateView => ({
+  ...state,
+  renewalRequired: state.renewalRequiredAt !== null,
+  effective: state.objectedAt ? 'objected' : state.consent === 'given' ? 'given' : 'not_given',
+});
+
+const registerVersionOf = (active: ActiveRegisterView | null | undefined): string | null =>
+  active?.versionId ?? null;
+
+export function createConsentService(deps: ConsentServiceDeps) {
+  const { db, keyring, audit } = deps;
+  const now = deps.now ?? (() => new Date());
+  const tokens = createTokens(keyring);
+  const publicUrl = deps.publicUrl.replace(/\/+$/, '');
+  const policyUrl = (tenantId: string) => `${publicUrl}/v1/tenants/${tenantId}/privacy-policy`;
+
+  /** Every purpose key the register lets the ledger hold. */
+  function checkPurposes(register: Register | null, changes: ConsentChange[]): void {
+    if (!register) {
+      throw new AppError(
+        'conflict',
+        'This tenant has no active register; activate one before recording consent',
+      );
+    }
+    const known = new Set([
+      ...register.purposes.map((p) => p.key),
+      ...cookieCategories.map((c) => cookiePurpose(c)),
+    ]);
+    const details = changes.flatMap((change, index) =>
+      known.has(change.purpose)
+        ? []
+        : [
+            {
+              path: `body.purposes.${index}.purpose`,
+              message: `is not a purpose of the active register; allowed: ${[...known].join(', ')}`,
+            },
+          ],
+    );
+    if (details.length > 0) {
+      throw new AppError('unprocessable', 'Unknown purpose', { details });
+    }
+  }
+
+  /** A visitor linked to a subject records as that subject. */
+  async function resolveHolder(
+    tx: Db,
+    tenantId: string,
+    holder: Holder,
+  ): Promise<{ holderId: string; subjectId: string | null }> {
+    if ('subjectId' in holder) {
+      const [subject] = await findSubjects(tx, tenantId, [holder.subjectId]);
+      if (!subject) throw notFound('Subject');
+      return { holderId: subject.id, subjectId: subject.id };
+    }
+    const visitor = await findVisitor(tx, tenantId, holder.visitorId);
+    if (!visitor) throw notFound('Visitor');
+    return visitor.subjectId
+      ? { holderId: visitor.subjectId, subjectId: visitor.subjectId }
+      : { holderId: visitor.id, subjectId: null };
+  }
+
+  async function record(input: RecordInput): Promise<RecordResult> {
+    const active = await deps.registers.getActiveRegister(input.tenantId);
+    const register = active?.register ?? null;
+    checkPurposes(register, input.changes);
+    const registerVersion = registerVersionOf(active);
+    const tenant = await findTenant(db, input.tenantId);
+    if (!tenant) throw notFound('Tenant');
+    const at = now();
+    const ip = anonymiseIp(input.ip ?? input.context.ip);
+    const userAgent = (input.userAgent ?? input.context.userAgent)?.slice(0, 500) ?? null;
+
+    return db.transaction().execute(async (tx) => {
+      const { holderId, subjectId } = await resolveHolder(tx, input.tenantId, input.holder);
+      const before = new Map(
+        (await listStates(tx, input.tenantId, holderId, { forUpdate: true })).map((s) => [
+          `${s.purpose} ${s.medium}`,
+          s,
+        ]),
+      );
+      const receiptId = newId('receipt');
+      const events: ConsentEvent[] = [];
+      const states = new Map<string, ConsentStateRecord>();
+      for (const change of input.changes) {
+        const medium = change.medium ?? 'all';
+        const key = `${change.purpose} ${medium}`;
+        const previous = states.get(key) ?? before.get(key) ?? null;
+        if (input.onlyChanges && isNoop(previous, change.action)) continue;
+        const event: ConsentEvent = {
+          id: newId('consentEvent'),
+          holderId,
+          purpose: change.purpose,
+          medium,
+          action: change.action,
+          channel: input.channel,
+          registerVersion,
+          textHash: change.textHash ?? textHashFor(register, change.purpose),
+          ipAnonymised: ip,
+          userAgent,
+          receiptId,
+          at,
+        };
+        events.push(event);
+        const next = applyEvent(previous, change.action, at);
+        const given = change.action === 'given';
+        states.set(key, {
+          holderId,
+          purpose: change.purpose,
+          medium,
+          ...next,
+          channel: input.channel,
+          registerVersion: given || !previous ? registerVersion : previous.registerVersion,
+          textHash: given || !previous ? event.textHash : previous.textHash,
+          lastEventId: event.id,
+          // Consent given again under the current register is the renewal.
+          renewalRequiredAt: given ? null : (previous?.renewalRequiredAt ?? null),
+          renewalRegisterVersion: given ? null : (previous?.renewalRegisterVersion ?? null),
+          updatedAt: at,
+        });
+      }
+      if (events.length === 0) {
+        return { holderId, events, receipt: null, states: [...before.values()].map(view) };
+      }
+
+      await insertEvents(
+        tx,
+        input.tenantId,
+        events.map((e) => ({ ...e, requestId: input.context.requestId ?? null })),
+      );
+      for (const state of states.values()) {
+        await upsertState(tx, input.tenantId, state);
+        if (subjectId)
+          await syncDecisionState(tx, input.tenantId, subjectId, state, input.channel, at);
+      }
+      const receipt = signReceipt(
+        buildReceipt({
+          id: receiptId,
+          tenantId: input.tenantId,
+          tenantRegion: tenant.region,
+          holderId,
+          channel: input.channel,
+          at,
+          register,
+          registerVersion,
+          policyUrl: policyUrl(input.tenantId),
+          events,
+        }),
+        (bytes) => keyring.sign(bytes),
+      );
+      await insertReceipt(tx, input.tenantId, {
+        id: receiptId,
+        holderId,
+        receipt: JSON.stringify(receipt.receipt),
+        signature: receipt.signature.value,
+        issuedAt: at,
+      });
+      for (const event of events) await auditEvent(tx, input, subjectId, event, ip);
+      const after = await listStates(tx, input.tenantId, holderId);
+      return { holderId, events, receipt, states: after.map(view) };
+    });
+  }
+
+  /**
+   * Decisions read subject_purpose_state only. A purpose's state there is the
+   * ledger's state for the purpose as a whole (medium `all`); an opt-out of one
+   * medium (e-mail only) stays in the ledger for senders to check.
+   */
+  async function syncDecisionState(
+    tx: Db,
+    tenantId: string,
+    subjectId: string,
+    state: ConsentStateRecord,
+    channel: ConsentChannel,
+    at: Date,
+  ): Promise<void> {
+    if (state.medium !== 'all' || state.purpose.startsWith(cookiePurposePrefix)) return;
+    await setPurposeState(
+      tx,
+      tenantId,
+      subjectId,
+      state.purpose,
+      {
+        consent: state.consent,
+        consentAt: state.consentAt,
+        consentRegisterVersion: state.registerVersion,
+        objectedAt: state.objectedAt,
+        objectionSource: state.objectedAt ? `consent:${channel}` : null,
+      },
+      at,
+    );
+  }
+
+  async function auditEvent(
+    tx: Db,
+    input: RecordInput,
+    subjectId: string | null,
+    event: ConsentEvent,
+    ip: string | null,
+  ): Promise<void> {
+    const base = {
+      tenantId: input.tenantId,
+      actor: input.context.actor,
+      subjectId: subjectId ?? undefined,
+      purpose: event.purpose,
+      outcome: 'success' as const,
+      // Only the anonymised address: the ledger's own rule holds in the audit log too.
+      ip: subjectId && ip ? ip : undefined,
+      userAgent: subjectId ? (event.userAgent ?? undefined) : undefined,
+      requestId: input.context.requestId,
+    };
+    if (event.action === 'objected') {
+      await audit.record(tx, {
+        ...base,
+        action: 'subject.objected',
+        payload: { purposes: [event.purpose], reason: `consent ledger: ${event.channel}` },
+      });
+      return;
+    }
+    // The audit log has no consent.expired action yet; the ledger event is the evidence.
+    if (event.action === 'expired') return;
+    await audit.record(tx, {
+      ...base,
+      action: auditAction[event.action],
+      payload: {
+        consentEventId: event.id,
+        ...(event.registerVersion ? { policyVersion: event.registerVersion } : {}),
+        ...(event.textHash ? { textHash: event.textHash } : {}),
+        channel: event.channel,
+        ...(event.channel === 'gpc' ? { gpc: true } : {}),
+      },
+    });
+  }
+
+  async function currentStates(
+    tenantId: string,
+    holder: Holder,
+  ): Promise<{ holderId: string; states: ConsentStateView[] }> {
+    const { holderId } = await resolveHolder(db, tenantId, holder);
+    return { holderId, states: (await listStates(db, tenantId, holderId)).map(view) };
+  }
+
+  /** Withdrawal is one call: every purpose (or the ones named) with consent given is withdrawn. */
+  async function withdraw(input: {
+    tenantId: string;
+    holder: Holder;
+    purposes?: string[] | undefined;
+    medium?: ConsentMedium | undefined;
+    channel: ConsentChannel;
+    context: AuditContext;
+    ip?: string | undefined;
+    userAgent?: string | undefined;
+  }): Promise<RecordResult> {
+    const { states } = await currentStates(input.tenantId, input.holder);
+    const purposes =
+      input.purposes ??
+      states
+        .filter((s) => s.consent === 'given' && s.medium === (input.medium ?? 'all'))
+        .map((s) => s.purpose);
+    return record({
+      ...input,
+      changes: purposes.map((purpose) => ({ purpose, action: 'withdrawn', medium: input.medium })),
+      onlyChanges: true,
+    });
+  }
+
+  /**
+   * A Global Privacy Control signal (`Sec-GPC: 1`): an opt-out of every
+   * purpose the register marks gpcStops, and of marketing cookies. Recorded
+   * once; a signal on every later request changes nothing.
+   */
+  async function applyGpc(input: {
+    tenantId: string;
+    holder: Holder;
+    context: AuditContext;
+    ip?: string | undefined;
+    userAgent?: string | undefined;
+  }): Promise<RecordResult> {
+    const active = await deps.registers.getActiveRegister(input.tenantId);
+    const register = active?.register ?? null;
+    const { states } = await currentStates(input.tenantId, input.holder);
+    const byPurpose = new Map(states.filter((s) => s.medium === 'all').map((s) => [s.purpose, s]));
+    const changes = gpcPurposes(register).map((purposeKey) => {
+      const purpose = register?.purposes.find((p) => p.key === purposeKey);
+      return {
+        purpose: purposeKey,
+        action: optOutAction(purpose, byPurpose.get(purposeKey) ?? null),
+      };
+    });
+    return record({ ...input, changes, channel: 'gpc', onlyChanges: true });
+  }
+
+  function unsubscribeUrl(claim: UnsubscribeClaim): string {
+    return `${publicUrl}/v1/public/tenants/${claim.tenantId}/unsubscribe?token=${tokens.unsubscribeToken(claim)}`;
+  }
+
+  /** A link and the headers a sender puts on one mail to one subject about one purpose. */
+  async function unsubscribeLink(input: {
+    tenantId: string;
+    subjectId: string;
+    purpose: string;
+    medium?: ConsentMedium | undefined;
+    mailto?: string | undefined;
+  }) {
+    const active = await deps.registers.getActiveRegister(input.tenantId);
+    checkPurposes(active?.register ?? null, [{ purpose: input.purpose, action: 'withdrawn' }]);
+    const claim: UnsubscribeClaim = {
+      tenantId: input.tenantId,
+      subjectId: input.subjectId,
+      purpose: input.purpose,
+      medium: input.medium ?? 'all',
+    };
+    const url = unsubscribeUrl(claim);
+    return { url, headers: unsubscribeHeaders(url, input.mailto) };
+  }
+
+  /** Reads an unsubscribe token for the tenant in the path; null when it is not ours. */
+  function readUnsubscribe(tenantId: string, token: string): UnsubscribeClaim | null {
+    const claim = tokens.readUnsubscribeToken(token);
+    return claim && claim.tenantId === tenantId ? claim : null;
+  }
+
+  /** RFC 8058 one-click: records the opt-out once; repeating it changes nothing. */
+  async function unsubscribe(input: {
+    claim: UnsubscribeClaim;
+    context: AuditContext;
+  }): Promise<{ changed: boolean; purposeName: string }> {
+    const active = await deps.registers.getActiveRegister(input.claim.tenantId);
+    const purpose = active?.register.purposes.find((p) => p.key === input.claim.purpose);
+    const holder = { subjectId: input.claim.subjectId };
+    const { states } = await currentStates(input.claim.tenantId, holder);
+    const previous =
+      states.find((s) => s.purpose === input.claim.purpose && s.medium === input.claim.medium) ??
+      null;
+    const result = await record({
+      tenantId: input.claim.tenantId,
+      holder,
+      changes: [
+        {
+          purpose: input.claim.purpose,
+          action: optOutAction(purpose, previous),
+          medium: input.claim.medium,
+        },
+      ],
+      channel: 'unsubscribe_link',
+      context: input.context,
+      onlyChanges: true,
+    });
+    return { changed: result.events.length > 0, purposeName: purpose?.name ?? input.claim.purpose };
+  }
+
+  async function holderIds(tenantId: string, holder: Holder): Promise<string[]> {
+    const { holderId, subjectId } = await resolveHolder(db, tenantId, holder);
+    return subjectId ? [holderId, ...(await visitorsOf(db, tenantId, subjectId))] : [holderId];
+  }
+
+  async function history(
+    tenantId: string,
+    holder: Holder,
+    filter: { purpose?: string | undefined; after?: string | undefined; limit: number },
+  ): Promise<ConsentEvent[]> {
+    return listEvents(db, tenantId, await holderIds(tenantId, holder), filter);
+  }
+
+  const toSigned = (stored: StoredReceipt): SignedReceipt & { id: string; holderId: string } => ({
+    id: stored.id,
+    holderId: stored.holderId,
+    receipt: JSON.parse(stored.receipt) as SignedReceipt['receipt'],
+    signature: { alg: 'Ed25519', value: stored.signature },
+  });
+
+  async function receipt(tenantId: string, receiptId: string, holder?: Holder) {
+    if (!idPattern('receipt').test(receiptId)) throw notFound('Receipt');
+    const stored = await findReceipt(db, tenantId, receiptId);
+    if (!stored) throw notFound('Receipt');
+    // A visitor sees only their own receipts; another's is "not found" either way.
+    if (holder && !(await holderIds(tenantId, holder)).includes(stored.holderId))
+      throw notFound('Receipt');
+    return toSigned(stored);
+  }
+
+  async function receipts(
+    tenantId: string,
+    holder: Holder,
+    filter: { after?: string | undefined; limit: number },
+  ) {
+    return (await listReceipts(db, tenantId, await holderIds(tenantId, holder), filter)).map(
+      toSigned,
+    );
+  }
+
+  /** A new anonymous visitor and the token the banner keeps in its cookie. */
+  async function newVisitor(tenantId: string): Promise<{ visitorId: string; token: string }> {
+    const visitorId = newId('visitor');
+    await insertVisitor(db, tenantId, visitorId, now());
+    return { visitorId, token: tokens.visitorToken(tenantId, visitorId) };
+  }
+
+  function readVisitor(tenantId: string, token: string): string | null {
+    return tokens.readVisitorToken(tenantId, token);
+  }
+
+  /**
+   * Links a visitor to the subject it turned out to be: the visitor's current
+   * choices become the subject's where the subject has nothing newer, and the
+   * visitor's events appear in the subject's history. Later events of the
+   * visitor are recorded on the subject.
+   */
+  async function link(
+    tenantId: string,
+    visitorId: string,
+    subjectId: string,
+  ): Promise<{ states: ConsentStateView[] }> {
+    const at = now();
+    return db.transaction().execute(async (tx) => {
+      const visitor = await findVisitor(tx, tenantId, visitorId);
+      if (!visitor) throw notFound('Visitor');
+      if (visitor.subjectId && visitor.subjectId !== subjectId) {
+        throw new AppError('conflict', 'The visitor is already linked to another subject', {
+          details: [{ path: 'body.subjectId', message: 'a visitor links to one subject' }],
+        });
+      }
+      await linkVisitor(tx, tenantId, visitorId, subjectId, at);
+      const subjectStates = new Map(
+        (await listStates(tx, tenantId, subjectId, { forUpdate: true })).map((s) => [
+          `${s.purpose} ${s.medium}`,
+          s,
+        ]),
+      );
+      for (const state of await listStates(tx, tenantId, visitorId)) {
+        const existing = subjectStates.get(`${state.purpose} ${state.medium}`);
+        if (existing && existing.updatedAt >= state.updatedAt) continue;
+        const copied = { ...state, holderId: subjectId };
+        await upsertState(tx, tenantId, copied);
+        await syncDecisionState(
+          tx,
+          tenantId,
+          subjectId,
+          copied,
+          state.channel as ConsentChannel,
+          at,
+        );
+      }
+      return { states: (await listStates(tx, tenantId, subjectId)).map(view) };
+    });
+  }
+
+  /**
+   * The register changed materially for these consent purposes: consent given
+   * under any other version is marked for renewal, so the banner and the
+   * privacy center ask again. Returns how many states were marked. The
+   * consent stays valid until the person answers (the register decides
+   * whether a change needs new consent; this records that it does).
+   */
+  async function markForRenewal(
+    tenantId: string,
+    purposeKeys: readonly string[],
+    registerVersionId: string,
+  ): Promise<number> {
+    return markStatesForRenewal(db, tenantId, purposeKeys, registerVersionId, now());
+  }
+
+  /** What the banner needs: the register's cookie categories, their cookies and the list's hash. */
+  async function bannerConfig(tenantId: string) {
+    const tenant = await findTenant(db, tenantId);
+    if (!tenant) throw notFound('Tenant');
+    const active = await deps.registers.getActiveRegister(tenantId);
+    const register = active?.register ?? null;
+    const cookies = register?.cookies ?? [];
+    const categories = (['necessary', 'functional', 'analytics', 'marketing'] as CookieCategory[])
+      .filter(
+        (category) => category === 'necessary' || cookies.some((c) => c.category === category),
+      )
+      .map((category) => ({
+        key: category,
+        required: !categoryNeedsConsent(register, category),
+        cookies: cookies
+          .filter((c) => c.category === category)
+          .map((c) => ({
+            name: c.name,
+            provider: c.provider,
+            purpose: c.purpose,
+            lifetime: c.lifetime,
+          })),
+      }));
+    return {
+      tenantId,
+      registerVersion: registerVersionOf(active),
+      organisation: register?.organisation.name ?? tenant.name,
+      policyUrl: policyUrl(tenantId),
+      language: register?.policy.language ?? 'en',
+      cookieListHash: cookieListHash(cookies),
+      categories,
+    };
+  }
+
+  async function activeRegister(tenantId: string): Promise<Register | null> {
+    return (await deps.registers.getActiveRegister(tenantId))?.register ?? null;
+  }
+
+  async function purposeName(tenantId: string, key: string): Promise<string | null> {
+    return (await activeRegister(tenantId))?.purposes.find((p) => p.key === key)?.name ?? null;
+  }
+
+  return {
+    record,
+    activeRegister,
+    purposeName,
+    withdraw,
+    applyGpc,
+    currentStates,
+    history,
+    receipt,
+    receipts,
+    newVisitor,
+    readVisitor,
+    link,
+    markForRenewal,
+    unsubscribeLink,
+    readUnsubscribe,
+    unsubscribe,
+    bannerConfig,
+    publicKeyPem: keyring.publicKeyPem,
+    publicKey: keyring.publicKey,
+  };
+}
+
+export type ConsentService = ReturnType<typeof createConsentService>;
+export type CurrentConsentState = CurrentConsent;

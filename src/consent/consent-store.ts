@@ -1,0 +1,259 @@
+import type { Db } from '../db/database.js';
+import type { ConsentAction, ConsentChannel, ConsentValue } from './consent-model.js';
+
+/**
+ * SQL of the consent ledger. consent_events is only ever inserted into;
+ * consent_state is the derived current state, written in the same transaction.
+ */
+
+export type ConsentEvent = {
+  id: string;
+  holderId: string;
+  purpose: string;
+  medium: string;
+  action: ConsentAction;
+  channel: ConsentChannel;
+  registerVersion: string | null;
+  textHash: string | null;
+  ipAnonymised: string | null;
+  userAgent: string | null;
+  receiptId: string;
+  at: Date;
+};
+
+export type ConsentStateRecord = {
+  holderId: string;
+  purpose: string;
+  medium: string;
+  consent: ConsentValue | null;
+  consentAt: Date | null;
+  objectedAt: Date | null;
+  channel: string;
+  registerVersion: string | null;
+  textHash: string | null;
+  lastEventId: string;
+  renewalRequiredAt: Date | null;
+  renewalRegisterVersion: string | null;
+  updatedAt: Date;
+};
+
+export type Visitor = {
+  id: string;
+  subjectId: string | null;
+  linkedAt: Date | null;
+  createdAt: Date;
+};
+
+const eventColumns = [
+  'id',
+  'holderId',
+  'purpose',
+  'medium',
+  'action',
+  'channel',
+  'registerVersion',
+  'textHash',
+  'ipAnonymised',
+  'userAgent',
+  'receiptId',
+  'at',
+] as const;
+
+const stateColumns = [
+  'holderId',
+  'purpose',
+  'medium',
+  'consent',
+  'consentAt',
+  'objectedAt',
+  'channel',
+  'registerVersion',
+  'textHash',
+  'lastEventId',
+  'renewalRequiredAt',
+  'renewalRegisterVersion',
+  'updatedAt',
+] as const;
+
+export async function insertVisitor(db: Db, tenantId: string, id: string, at: Date): Promise<void> {
+  await db.insertInto('consentVisitors').values({ tenantId, id, createdAt: at }).execute();
+}
+
+export async function findVisitor(
+  db: Db,
+  tenantId: string,
+  id: string,
+): Promise<Visitor | undefined> {
+  return db
+    .selectFrom('consentVisitors')
+    .select(['id', 'subjectId', 'linkedAt', 'createdAt'])
+    .where('tenantId', '=', tenantId)
+    .where('id', '=', id)
+    .executeTakeFirst();
+}
+
+export async function linkVisitor(
+  db: Db,
+  tenantId: string,
+  visitorId: string,
+  subjectId: string,
+  at: Date,
+): Promise<void> {
+  await db
+    .updateTable('consentVisitors')
+    .set({ subjectId, linkedAt: at })
+    .where('tenantId', '=', tenantId)
+    .where('id', '=', visitorId)
+    .execute();
+}
+
+export async function visitorsOf(db: Db, tenantId: string, subjectId: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('consentVisitors')
+    .select('id')
+    .where('tenantId', '=', tenantId)
+    .where('subjectId', '=', subjectId)
+    .execute();
+  return rows.map((r) => r.id);
+}
+
+export async function insertEvents(
+  db: Db,
+  tenantId: string,
+  events: (ConsentEvent & { requestId: string | null })[],
+): Promise<void> {
+  if (events.length === 0) return;
+  await db
+    .insertInto('consentEvents')
+    .values(events.map((e) => ({ tenantId, ...e })))
+    .execute();
+}
+
+export async function listEvents(
+  db: Db,
+  tenantId: string,
+  holderIds: readonly string[],
+  filter: { purpose?: string | undefined; after?: string | undefined; limit: number },
+): Promise<ConsentEvent[]> {
+  let query = db
+    .selectFrom('consentEvents')
+    .select(eventColumns)
+    .where('tenantId', '=', tenantId)
+    .where('holderId', 'in', holderIds)
+    .orderBy('id')
+    .limit(filter.limit);
+  if (filter.purpose) query = query.where('purpose', '=', filter.purpose);
+  if (filter.after) query = query.where('id', '>', filter.after);
+  return (await query.execute()) as ConsentEvent[];
+}
+
+/** The holder's current states, locked for the rest of the transaction when `forUpdate`. */
+export async function listStates(
+  db: Db,
+  tenantId: string,
+  holderId: string,
+  options: { forUpdate?: boolean } = {},
+): Promise<ConsentStateRecord[]> {
+  let query = db
+    .selectFrom('consentState')
+    .select(stateColumns)
+    .where('tenantId', '=', tenantId)
+    .where('holderId', '=', holderId)
+    .orderBy('purpose')
+    .orderBy('medium');
+  if (options.forUpdate) query = query.forUpdate();
+  return query.execute();
+}
+
+export async function upsertState(
+  db: Db,
+  tenantId: string,
+  state: ConsentStateRecord,
+): Promise<void> {
+  const { holderId, purpose, medium, ...rest } = state;
+  await db
+    .insertInto('consentState')
+    .values({ tenantId, ...state })
+    .onConflict((oc) => oc.columns(['tenantId', 'holderId', 'purpose', 'medium']).doUpdateSet(rest))
+    .execute();
+}
+
+export async function insertReceipt(
+  db: Db,
+  tenantId: string,
+  row: { id: string; holderId: string; receipt: string; signature: string; issuedAt: Date },
+): Promise<void> {
+  await db
+    .insertInto('consentReceipts')
+    .values({ tenantId, ...row })
+    .execute();
+}
+
+export type StoredReceipt = {
+  id: string;
+  holderId: string;
+  receipt: string;
+  signature: string;
+  issuedAt: Date;
+};
+
+export async function findReceipt(
+  db: Db,
+  tenantId: string,
+  id: string,
+): Promise<StoredReceipt | undefined> {
+  return db
+    .selectFrom('consentReceipts')
+    .select(['id', 'holderId', 'receipt', 'signature', 'issuedAt'])
+    .where('tenantId', '=', tenantId)
+    .where('id', '=', id)
+    .executeTakeFirst();
+}
+
+export async function listReceipts(
+  db: Db,
+  tenantId: string,
+  holderIds: readonly string[],
+  filter: { after?: string | undefined; limit: number },
+): Promise<StoredReceipt[]> {
+  let query = db
+    .selectFrom('consentReceipts')
+    .select(['id', 'holderId', 'receipt', 'signature', 'issuedAt'])
+    .where('tenantId', '=', tenantId)
+    .where('holderId', 'in', holderIds)
+    .orderBy('id')
+    .limit(filter.limit);
+  if (filter.after) query = query.where('id', '>', filter.after);
+  return query.execute();
+}
+
+/**
+ * Marks consent given under another register version for renewal. Only
+ * "given" consent needs renewing; a refusal or withdrawal stays as it is.
+ */
+export async function markStatesForRenewal(
+  db: Db,
+  tenantId: string,
+  purposes: readonly string[],
+  registerVersion: string,
+  at: Date,
+): Promise<number> {
+  if (purposes.length === 0) return 0;
+  const result = await db
+    .updateTable('consentState')
+    .set({ renewalRequiredAt: at, renewalRegisterVersion: registerVersion, updatedAt: at })
+    .where('tenantId', '=', tenantId)
+    .where('purpose', 'in', purposes)
+    .where('consent', '=', 'given')
+    .where((eb) =>
+      eb.or([eb('registerVersion', 'is', null), eb('registerVersion', '!=', registerVersion)]),
+    )
+    .where((eb) =>
+      eb.or([
+        eb('renewalRegisterVersion', 'is', null),
+        eb('renewalRegisterVersion', '!=', registerVersion),
+      ]),
+    )
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}

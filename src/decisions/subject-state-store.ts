@@ -1,0 +1,111 @@
+import type { Db } from '../db/database.js';
+import { anyOf, findSubjects, lastCollectedByCategory } from '../vault/vault-store.js';
+import type { ConsentState, PurposeState, SubjectState } from './decide.js';
+
+/**
+ * subject_purpose_state: the current consent, objection and restriction per
+ * subject and purpose. The consent ledger (events) and the rights requests
+ * (objection, restriction) write it in the same transaction as their own
+ * events, through `setPurposeState`; decisions only read it.
+ */
+export type PurposeStateChange = {
+  consent?: ConsentState | null;
+  consentAt?: Date | null;
+  consentRegisterVersion?: string | null;
+  objectedAt?: Date | null;
+  objectionSource?: string | null;
+  restrictedAt?: Date | null;
+  restrictionGround?: string | null;
+};
+
+export type StoredPurposeState = PurposeState & {
+  subjectId: string;
+  purpose: string;
+  consentRegisterVersion: string | null;
+  objectionSource: string | null;
+  restrictionGround: string | null;
+  updatedAt: Date;
+};
+
+const columns = [
+  'subjectId',
+  'purpose',
+  'consent',
+  'consentAt',
+  'consentRegisterVersion',
+  'objectedAt',
+  'objectionSource',
+  'restrictedAt',
+  'restrictionGround',
+  'updatedAt',
+] as const;
+
+/** Upserts the fields given; fields left out keep their value. */
+export async function setPurposeState(
+  db: Db,
+  tenantId: string,
+  subjectId: string,
+  purpose: string,
+  change: PurposeStateChange,
+  at: Date,
+): Promise<StoredPurposeState> {
+  return db
+    .insertInto('subjectPurposeState')
+    .values({ tenantId, subjectId, purpose, ...change, updatedAt: at })
+    .onConflict((oc) => oc.columns(['tenantId', 'subjectId', 'purpose']).doUpdateSet({ ...change, updatedAt: at }))
+    .returning(columns)
+    .executeTakeFirstOrThrow();
+}
+
+export async function listPurposeStates(db: Db, tenantId: string, subjectId: string): Promise<StoredPurposeState[]> {
+  return db
+    .selectFrom('subjectPurposeState')
+    .select(columns)
+    .where('tenantId', '=', tenantId)
+    .where('subjectId', '=', subjectId)
+    .orderBy('purpose')
+    .execute();
+}
+
+export async function deletePurposeStates(db: Db, tenantId: string, subjectId: string): Promise<void> {
+  await db.deleteFrom('subjectPurposeState').where('tenantId', '=', tenantId).where('subjectId', '=', subjectId).execute();
+}
+
+/**
+ * Everything decisions need for many subjects and one purpose, in three
+ * statements whatever the number of subjects (one array parameter each).
+ */
+export async function loadSubjectStates(
+  db: Db,
+  tenantId: string,
+  subjectIds: readonly string[],
+  purpose: string,
+): Promise<Map<string, SubjectState>> {
+  const unique = [...new Set(subjectIds)];
+  const [subjects, states, collected] = await Promise.all([
+    findSubjects(db, tenantId, unique),
+    unique.length === 0
+      ? Promise.resolve([])
+      : db
+          .selectFrom('subjectPurposeState')
+          .select(['subjectId', 'consent', 'consentAt', 'objectedAt', 'restrictedAt'])
+          .where('tenantId', '=', tenantId)
+          .where('purpose', '=', purpose)
+          .where('subjectId', '=', anyOf(unique))
+          .execute(),
+    lastCollectedByCategory(db, tenantId, unique),
+  ]);
+  const byId = new Map(states.map((s) => [s.subjectId, s]));
+  const out = new Map<string, SubjectState>();
+  for (const subject of subjects) {
+    const state = byId.get(subject.id);
+    out.set(subject.id, {
+      subject,
+      purpose: state
+        ? { consent: state.consent, consentAt: state.consentAt, objectedAt: state.objectedAt, restrictedAt: state.restrictedAt }
+        : null,
+      lastCollected: collected.get(subject.id) ?? {},
+    });
+  }
+  return out;
+}
