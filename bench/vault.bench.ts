@@ -18,12 +18,22 @@ export async function run(): Promise<BenchResult[]> {
   try {
     const body = JSON.stringify({ subjectId: info.subjectId, purpose: 'newsletter' });
     const { baseline, subject } = await compareHttp(
-      { url: `http://127.0.0.1:${info.barePort}/bare`, method: 'POST', headers: { 'content-type': 'application/json' }, body },
-      { url: `http://127.0.0.1:${info.avowPort}/v1/decisions`, method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${info.token}` }, body },
+      {
+        url: `http://127.0.0.1:${info.barePort}/bare`,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      },
+      {
+        url: `http://127.0.0.1:${info.avowPort}/v1/decisions`,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${info.token}` },
+        body,
+      },
     );
     return [
       {
-        name: 'decisions in process (service + audit entry), 100,000 subjects',
+        name: 'decisions in process (service, one statement), 100,000 subjects',
         value: info.inProcess.perSecond,
         unit: 'decisions/s',
         notes: `p50 ${info.inProcess.p50.toFixed(2)} ms, p99 ${info.inProcess.p99.toFixed(2)} ms; 100,000 subjects loaded in bulk SQL in ${info.loadSeconds.toFixed(1)} s`,
@@ -36,7 +46,11 @@ export async function run(): Promise<BenchResult[]> {
         0.5,
         `p50 ${subject.p50Ms} ms, p99 ${subject.p99Ms} ms vs ${baseline.p50Ms} / ${baseline.p99Ms} ms`,
       ),
-      { name: 'batch decision: 10,000 subjects in one call (in process)', value: info.batchMs, unit: 'ms' },
+      {
+        name: 'batch decision: 10,000 subjects in one call (in process)',
+        value: info.batchMs,
+        unit: 'ms',
+      },
       { name: 'erase a subject with 10 records', value: info.erase10, unit: 'ms' },
       {
         name: 'erase a subject with 10,000 records',

@@ -20,7 +20,15 @@ import { testRegister } from '../../test/vault/support.js';
 
 const SUBJECTS = 100_000;
 const bare = Fastify();
-bare.post('/bare', async () => ({ subjectId: 'sub_x', purpose: 'newsletter', allowed: true, reasons: [], categories: [], legalBasis: 'consent', registerVersion: '1' }));
+bare.post('/bare', async () => ({
+  subjectId: 'sub_x',
+  purpose: 'newsletter',
+  allowed: true,
+  reasons: [],
+  categories: [],
+  legalBasis: 'consent',
+  registerVersion: '1',
+}));
 await bare.listen({ port: 0, host: '127.0.0.1' });
 
 const database = process.env.DATABASE_URL
@@ -31,7 +39,12 @@ if (!outcome.ok) throw outcome.error;
 const generated = generateInstallationKeys();
 const { app, services } = await createAvow({
   database,
-  keys: { ...generated, masterKeyVersion: 1, publicKey: createPublicKey(generated.signingKey), source: 'generated' },
+  keys: {
+    ...generated,
+    masterKeyVersion: 1,
+    publicKey: createPublicKey(generated.signingKey),
+    source: 'generated',
+  },
   logger: createLogger('info', createWriteStream('/dev/null') as never),
   publicUrl: 'http://127.0.0.1',
   worker: false,
@@ -39,9 +52,22 @@ const { app, services } = await createAvow({
 await app.listen({ port: 0, host: '127.0.0.1' });
 const db = database.db;
 const tenant = await services.tenants.create({ name: 'Bench', role: 'controller', region: 'eu' });
-const key = await services.apiKeys.create({ name: 'bench', scopes: ['vault:read', 'vault:write'], tenantId: tenant.id, createdBy: null });
+const key = await services.apiKeys.create({
+  name: 'bench',
+  scopes: ['vault:read', 'vault:write'],
+  tenantId: tenant.id,
+  createdBy: null,
+});
 const versionId = newId('registerVersion');
-await insertVersion(db, { id: versionId, tenantId: tenant.id, number: 1, contentHash: 'bench', yaml: '', register: registerSchema.parse(testRegister), createdBy: null });
+await insertVersion(db, {
+  id: versionId,
+  tenantId: tenant.id,
+  number: 1,
+  contentHash: 'bench',
+  yaml: '',
+  register: registerSchema.parse(testRegister),
+  createdBy: null,
+});
 await setActive(db, tenant.id, versionId, null, new Date());
 
 // 100,000 subjects and a consent state for every other one, in two statements.
@@ -52,6 +78,8 @@ await sql`insert into subjects (tenant_id, id, kind, relationship_started_at)
 await sql`insert into subject_purpose_state (tenant_id, subject_id, purpose, consent, consent_at)
   select ${tenant.id}, 'sub_bench' || lpad(g::text, 19, '0'), 'newsletter', 'given', now()
   from generate_series(1, ${SUBJECTS}, 2) g`.execute(db);
+await sql`analyze subjects`.execute(db);
+await sql`analyze subject_purpose_state`.execute(db);
 const loadSeconds = (performance.now() - loadStart) / 1000;
 const subjectAt = (i: number) => `sub_bench${String(i).padStart(19, '0')}`;
 
@@ -61,12 +89,16 @@ const latencies: number[] = [];
 const inProcessStart = performance.now();
 for (let i = 0; i < 3000; i++) {
   const t = performance.now();
-  await services.decisions.decide(ctx, { subjectId: subjectAt(1 + ((i * 7919) % SUBJECTS)), purpose: 'newsletter' });
+  await services.decisions.decide(ctx, {
+    subjectId: subjectAt(1 + ((i * 7919) % SUBJECTS)),
+    purpose: 'newsletter',
+  });
   latencies.push(performance.now() - t);
 }
 const inProcessSeconds = (performance.now() - inProcessStart) / 1000;
 latencies.sort((a, b) => a - b);
-const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0;
+const pct = (p: number) =>
+  latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0;
 
 // Batch: 10,000 subjects in one call.
 const batchIds = Array.from({ length: 10_000 }, (_, i) => subjectAt(1 + i * 10));
@@ -76,10 +108,22 @@ const batchMs = performance.now() - batchStart;
 
 // Erasure of a subject with 10 and with 10,000 records.
 async function eraseWith(records: number): Promise<number> {
-  const { subject } = await services.vault.findOrCreate(ctx, { kind: 'customer', identities: [{ kind: 'email', value: `erase${records}@example.com` }] });
+  const { subject } = await services.vault.findOrCreate(ctx, {
+    kind: 'customer',
+    identities: [{ kind: 'email', value: `erase${records}@example.com` }],
+  });
   for (let done = 0; done < records; done += 1000) {
     const n = Math.min(1000, records - done);
-    await services.vault.writeRecords(ctx, subject.id, Array.from({ length: n }, (_, i) => ({ category: 'user.name', value: `value ${done + i}`, source: { type: 'subject' as const }, purposes: ['service'] })));
+    await services.vault.writeRecords(
+      ctx,
+      subject.id,
+      Array.from({ length: n }, (_, i) => ({
+        category: 'user.name',
+        value: `value ${done + i}`,
+        source: { type: 'subject' as const },
+        purposes: ['service'],
+      })),
+    );
   }
   const t = performance.now();
   await services.vault.erase(ctx, subject.id);
@@ -104,5 +148,7 @@ process.stdout.write(
 );
 
 process.once('SIGTERM', () => {
-  void Promise.all([bare.close(), app.close()]).then(() => database.close()).then(() => process.exit(0));
+  void Promise.all([bare.close(), app.close()])
+    .then(() => database.close())
+    .then(() => process.exit(0));
 });

@@ -15,6 +15,7 @@ export const scopes = [
   'consent:write',
   'requests',
   'audit:read',
+  'retention',
 ] as const;
 
 export type Scope = (typeof scopes)[number];

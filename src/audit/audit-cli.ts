@@ -3,14 +3,28 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type Command, Option } from 'commander';
 import { type ApiConnection, ApiError, callApi } from '../cli/api-client.js';
-import { connection, type Output, print, table, UsageError, withConnection } from '../cli/output.js';
+import {
+  connection,
+  type Output,
+  print,
+  table,
+  UsageError,
+  withConnection,
+} from '../cli/output.js';
 import type { VerifyResult } from './audit-chain.js';
 import { ExportFormatError, verifyExportFile } from './audit-offline.js';
 
 function describe(result: VerifyResult): string {
-  const range = result.firstSeq === null ? 'no entries' : `entries ${result.firstSeq}..${result.lastSeq}`;
-  if (result.ok) return `OK: ${result.tenantId}: ${result.entries} entries (${range}), ${result.checkpoints} signed checkpoints, chain and signatures intact`;
-  const lines = result.problems.slice(0, 20).map((p) => `  seq ${p.seq}${p.entryId ? ` (${p.entryId})` : ''}${p.checkpointId ? ` [${p.checkpointId}]` : ''}: ${p.reason}`);
+  const range =
+    result.firstSeq === null ? 'no entries' : `entries ${result.firstSeq}..${result.lastSeq}`;
+  if (result.ok)
+    return `OK: ${result.tenantId}: ${result.entries} entries (${range}), ${result.checkpoints} signed checkpoints, chain and signatures intact`;
+  const lines = result.problems
+    .slice(0, 20)
+    .map(
+      (p) =>
+        `  seq ${p.seq}${p.entryId ? ` (${p.entryId})` : ''}${p.checkpointId ? ` [${p.checkpointId}]` : ''}: ${p.reason}`,
+    );
   const first = result.firstBad;
   return [
     `TAMPERED: ${result.tenantId}: first bad at seq ${first?.seq}${first?.entryId ? ` (${first.entryId})` : ''}: ${first?.reason}`,
@@ -22,7 +36,8 @@ function describe(result: VerifyResult): string {
 function finish(options: Output, result: VerifyResult): void {
   print(options, result, () => describe(result));
   // A failed verification is a failure exit for scripts; the details are printed above.
-  if (!result.ok) throw new Error(`the audit log does not verify (first bad at seq ${result.firstBad?.seq})`);
+  if (!result.ok)
+    throw new Error(`the audit log does not verify (first bad at seq ${result.firstBad?.seq})`);
 }
 
 async function download(conn: ApiConnection, path: string): Promise<Response> {
@@ -33,11 +48,21 @@ async function download(conn: ApiConnection, path: string): Promise<Response> {
   try {
     response = await fetch(new URL(path, conn.url), { headers });
   } catch {
-    throw new ApiError(0, 'unreachable', `Cannot reach Avow at ${conn.url}; is it running (npm start)?`);
+    throw new ApiError(
+      0,
+      'unreachable',
+      `Cannot reach Avow at ${conn.url}; is it running (npm start)?`,
+    );
   }
   if (!response.ok) {
-    const body = (await response.json().catch(() => undefined)) as { error?: { code: string; message: string } } | undefined;
-    throw new ApiError(response.status, body?.error?.code ?? 'http_error', body?.error?.message ?? `HTTP ${response.status}`);
+    const body = (await response.json().catch(() => undefined)) as
+      | { error?: { code: string; message: string } }
+      | undefined;
+    throw new ApiError(
+      response.status,
+      body?.error?.code ?? 'http_error',
+      body?.error?.message ?? `HTTP ${response.status}`,
+    );
   }
   return response;
 }
@@ -62,14 +87,28 @@ function withFilters(command: Command): Command {
 }
 
 export function registerAuditCommands(program: Command): void {
-  const audit = program.command('audit').description('The tamper-evident audit log: search, export, verify');
+  const audit = program
+    .command('audit')
+    .description('The tamper-evident audit log: search, export, verify');
 
-  withConnection(audit.command('verify').description('Verify the chain and its signatures (online, or offline from an export with --file)'))
+  withConnection(
+    audit
+      .command('verify')
+      .description(
+        'Verify the chain and its signatures (online, or offline from an export with --file)',
+      ),
+  )
     .option('--file <export.jsonl>', 'verify this export offline: no server, no database')
-    .option('--public-key <key.pem>', "the installation's public key (GET /v1/audit/public-key); needed with --file")
+    .option(
+      '--public-key <key.pem>',
+      "the installation's public key (GET /v1/audit/public-key); needed with --file",
+    )
     .action(async (options) => {
       if (options.file) {
-        if (!options.publicKey) throw new UsageError('--file needs --public-key <key.pem> (save it with `avow audit public-key --out key.pem`)');
+        if (!options.publicKey)
+          throw new UsageError(
+            '--file needs --public-key <key.pem> (save it with `avow audit public-key --out key.pem`)',
+          );
         let pem: string;
         try {
           pem = readFileSync(options.publicKey, 'utf8');
@@ -79,8 +118,10 @@ export function registerAuditCommands(program: Command): void {
         try {
           finish(options, await verifyExportFile(options.file, pem));
         } catch (error) {
-          if (error instanceof ExportFormatError) throw new UsageError(`${options.file}: ${error.message}`);
-          if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`cannot read ${options.file}`);
+          if (error instanceof ExportFormatError)
+            throw new UsageError(`${options.file}: ${error.message}`);
+          if ((error as NodeJS.ErrnoException).code === 'ENOENT')
+            throw new UsageError(`cannot read ${options.file}`);
           throw error;
         }
         return;
@@ -95,8 +136,21 @@ export function registerAuditCommands(program: Command): void {
       const params = filterParams(options);
       params.set('limit', options.limit);
       if (options.cursor) params.set('cursor', options.cursor);
-      type Item = { seq: number; at: string; actor: { type: string; id: string }; action: string; subjectId: string | null; purpose: string | null; outcome: string; ip: string | null };
-      const page = await callApi<{ items: Item[]; nextCursor: string | null }>(connection(options), 'GET', `/v1/audit?${params}`);
+      type Item = {
+        seq: number;
+        at: string;
+        actor: { type: string; id: string };
+        action: string;
+        subjectId: string | null;
+        purpose: string | null;
+        outcome: string;
+        ip: string | null;
+      };
+      const page = await callApi<{ items: Item[]; nextCursor: string | null }>(
+        connection(options),
+        'GET',
+        `/v1/audit?${params}`,
+      );
       print(options, page, () => {
         const rows = page.items.map((i) => ({ ...i, actor: `${i.actor.type}:${i.actor.id}` }));
         const more = page.nextCursor ? `\nmore: --cursor ${page.nextCursor}` : '';
@@ -104,7 +158,11 @@ export function registerAuditCommands(program: Command): void {
       });
     });
 
-  withConnection(audit.command('logins').description('Login attempts per account, with outcome, time, IP and user agent'))
+  withConnection(
+    audit
+      .command('logins')
+      .description('Login attempts per account, with outcome, time, IP and user agent'),
+  )
     .option('--account <keyId>', 'one account')
     .addOption(new Option('--outcome <outcome>').choices(['success', 'failure']))
     .option('--limit <n>', 'how many', '50')
@@ -112,11 +170,25 @@ export function registerAuditCommands(program: Command): void {
       const params = new URLSearchParams({ limit: options.limit });
       if (options.account) params.set('account', options.account);
       if (options.outcome) params.set('outcome', options.outcome);
-      const page = await callApi<{ items: Record<string, unknown>[] }>(connection(options), 'GET', `/v1/audit/logins?${params}`);
-      print(options, page, () => table(page.items, ['at', 'account', 'outcome', 'reason', 'ip', 'userAgent']));
+      const page = await callApi<{ items: Record<string, unknown>[] }>(
+        connection(options),
+        'GET',
+        `/v1/audit/logins?${params}`,
+      );
+      print(options, page, () =>
+        table(page.items, ['at', 'account', 'outcome', 'reason', 'ip', 'userAgent']),
+      );
     });
 
-  withFilters(withConnection(audit.command('export').description('Export the log: jsonl (the whole chain, verifiable offline) or csv (filtered)')))
+  withFilters(
+    withConnection(
+      audit
+        .command('export')
+        .description(
+          'Export the log: jsonl (the whole chain, verifiable offline) or csv (filtered)',
+        ),
+    ),
+  )
     .addOption(new Option('--format <format>').choices(['jsonl', 'csv']).default('jsonl'))
     .requiredOption('--out <file>', 'where to write it')
     .action(async (options) => {
@@ -124,14 +196,24 @@ export function registerAuditCommands(program: Command): void {
       params.set('format', options.format);
       const response = await download(connection(options), `/v1/audit/export?${params}`);
       if (!response.body) throw new Error('the export came back empty');
-      await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), createWriteStream(options.out));
+      await pipeline(
+        Readable.fromWeb(response.body as import('node:stream/web').ReadableStream),
+        createWriteStream(options.out),
+      );
       print(options, { file: options.out }, () => `Wrote ${options.out}`);
     });
 
-  withConnection(audit.command('public-key').description("The installation's Ed25519 public key for offline verification"))
+  withConnection(
+    audit
+      .command('public-key')
+      .description("The installation's Ed25519 public key for offline verification"),
+  )
     .option('--out <file>', 'write it to a file')
     .action(async (options) => {
-      const response = await download({ url: options.url, apiKey: undefined }, '/v1/audit/public-key');
+      const response = await download(
+        { url: options.url, apiKey: undefined },
+        '/v1/audit/public-key',
+      );
       const pem = await response.text();
       if (options.out) {
         await pipeline(Readable.from([pem]), createWriteStream(options.out));

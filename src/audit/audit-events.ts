@@ -28,7 +28,6 @@ export const auditIdentities = z
   .array(z.object({ kind: z.string().min(1).max(64), value: z.string().min(1).max(2000) }).strict())
   .max(100);
 
-const noPayload = z.object({}).strict();
 const consentPayload = z
   .object({
     consentEventId: id.optional(),
@@ -54,40 +53,104 @@ type ActionDefinition = { payload: z.ZodObject; personal: readonly string[] };
 
 export const auditActions = {
   'subject.created': {
-    payload: z.object({ identities: auditIdentities.optional(), source: z.string().max(100).optional() }).strict(),
+    payload: z
+      .object({ identities: auditIdentities.optional(), source: z.string().max(100).optional() })
+      .strict(),
     personal: ['identities'],
   },
   'subject.read': {
-    payload: z.object({ recordIds: z.array(id).max(1000).optional(), count: z.number().int().min(0).optional(), decisionId: id.optional() }).strict(),
+    payload: z
+      .object({
+        recordIds: z.array(id).max(1000).optional(),
+        count: z.number().int().min(0).optional(),
+        decisionId: id.optional(),
+      })
+      .strict(),
     personal: [],
   },
   'subject.merged': {
     payload: z.object({ mergedSubjectId: id, identities: auditIdentities.optional() }).strict(),
     personal: ['identities'],
   },
-  'subject.exported': { payload: z.object({ rightsRequestId: id.optional(), format: z.string().max(20).optional() }).strict(), personal: [] },
-  'subject.restricted': { payload: z.object({ reason: text.optional(), lifted: z.boolean().optional() }).strict(), personal: [] },
-  'subject.objected': { payload: z.object({ purposes: z.array(id).max(200).optional(), reason: text.optional() }).strict(), personal: [] },
-  'subject.identity_added': { payload: z.object({ identities: auditIdentities.optional() }).strict(), personal: ['identities'] },
+  'subject.exported': {
+    payload: z
+      .object({ rightsRequestId: id.optional(), format: z.string().max(20).optional() })
+      .strict(),
+    personal: [],
+  },
+  'subject.restricted': {
+    payload: z.object({ reason: text.optional(), lifted: z.boolean().optional() }).strict(),
+    personal: [],
+  },
+  'subject.objected': {
+    payload: z
+      .object({ purposes: z.array(id).max(200).optional(), reason: text.optional() })
+      .strict(),
+    personal: [],
+  },
+  'subject.identity_added': {
+    payload: z.object({ identities: auditIdentities.optional() }).strict(),
+    personal: ['identities'],
+  },
   'record.written': {
-    payload: z.object({ recordId: id.optional(), category: id.optional(), source: z.string().max(100).optional(), sourceReference: z.string().max(2000).optional(), version: z.number().int().optional() }).strict(),
+    payload: z
+      .object({
+        recordId: id.optional(),
+        category: id.optional(),
+        source: z.string().max(100).optional(),
+        sourceReference: z.string().max(2000).optional(),
+        version: z.number().int().optional(),
+      })
+      .strict(),
     personal: [],
   },
   'record.rectified': {
-    payload: z.object({ recordId: id.optional(), category: id.optional(), version: z.number().int().optional(), previousVersion: z.number().int().optional() }).strict(),
+    payload: z
+      .object({
+        recordId: id.optional(),
+        category: id.optional(),
+        version: z.number().int().optional(),
+        previousVersion: z.number().int().optional(),
+      })
+      .strict(),
     personal: [],
   },
-  'record.deleted': { payload: z.object({ recordId: id.optional(), category: id.optional() }).strict(), personal: [] },
+  'record.deleted': {
+    payload: z.object({ recordId: id.optional(), category: id.optional() }).strict(),
+    personal: [],
+  },
   'subject.erased': {
-    payload: z.object({ rightsRequestId: id.optional(), retained: z.array(z.object({ category: id, reason: text }).strict()).max(200).optional() }).strict(),
+    payload: z
+      .object({
+        rightsRequestId: id.optional(),
+        retained: z
+          .array(z.object({ category: id, reason: text }).strict())
+          .max(200)
+          .optional(),
+      })
+      .strict(),
     personal: [],
   },
   'subject.pseudonymized': {
-    payload: z.object({ rightsRequestId: id.optional(), retained: z.array(z.object({ category: id, reason: text }).strict()).max(200).optional() }).strict(),
+    payload: z
+      .object({
+        rightsRequestId: id.optional(),
+        retained: z
+          .array(z.object({ category: id, reason: text }).strict())
+          .max(200)
+          .optional(),
+      })
+      .strict(),
     personal: [],
   },
   'decision.made': {
-    payload: z.object({ decisionId: id.optional(), allowed: z.boolean(), reasons: z.array(z.string().max(500)).max(100).optional() }).strict(),
+    payload: z
+      .object({
+        decisionId: id.optional(),
+        allowed: z.boolean(),
+        reasons: z.array(z.string().max(500)).max(100).optional(),
+      })
+      .strict(),
     personal: [],
   },
   'consent.given': { payload: consentPayload, personal: [] },
@@ -98,30 +161,91 @@ export const auditActions = {
   'request.extended': { payload: rightsRequestPayload, personal: ['identities'] },
   'request.completed': { payload: rightsRequestPayload, personal: ['identities'] },
   'request.rejected': { payload: rightsRequestPayload, personal: ['identities'] },
-  'login.succeeded': { payload: z.object({ method: z.enum(['api_key', 'password', 'session', 'one_time_code']), keyPrefix: z.string().max(100).optional() }).strict(), personal: [] },
+  'login.succeeded': {
+    payload: z
+      .object({
+        method: z.enum(['api_key', 'password', 'session', 'one_time_code']),
+        keyPrefix: z.string().max(100).optional(),
+      })
+      .strict(),
+    personal: [],
+  },
   'login.failed': {
     payload: z
       .object({
         method: z.enum(['api_key', 'password', 'session', 'one_time_code']),
         keyPrefix: z.string().max(100).optional(),
-        reason: z.enum(['malformed_token', 'unknown_key', 'revoked_or_wrong_secret', 'wrong_password', 'expired', 'other']),
+        reason: z.enum([
+          'malformed_token',
+          'unknown_key',
+          'revoked_or_wrong_secret',
+          'wrong_password',
+          'expired',
+          'other',
+        ]),
       })
       .strict(),
     personal: [],
   },
-  'key.created': { payload: z.object({ keyId: id, name: z.string().max(200), scopes: z.array(z.string().max(64)).max(50), keyTenantId: id.nullable().optional() }).strict(), personal: [] },
-  'key.revoked': { payload: z.object({ keyId: id, keyTenantId: id.nullable().optional() }).strict(), personal: [] },
-  'tenant.created': { payload: z.object({ role: z.string().max(20), region: z.string().max(100) }).strict(), personal: [] },
-  'tenant.updated': { payload: z.object({ fields: z.array(z.string().max(64)).max(50) }).strict(), personal: [] },
-  'register.activated': { payload: z.object({ version: z.union([z.number().int(), z.string().max(100)]), registerId: id.optional() }).strict(), personal: [] },
+  'key.created': {
+    payload: z
+      .object({
+        keyId: id,
+        name: z.string().max(200),
+        scopes: z.array(z.string().max(64)).max(50),
+        keyTenantId: id.nullable().optional(),
+      })
+      .strict(),
+    personal: [],
+  },
+  'key.revoked': {
+    payload: z.object({ keyId: id, keyTenantId: id.nullable().optional() }).strict(),
+    personal: [],
+  },
+  'tenant.created': {
+    payload: z.object({ role: z.string().max(20), region: z.string().max(100) }).strict(),
+    personal: [],
+  },
+  'tenant.updated': {
+    payload: z.object({ fields: z.array(z.string().max(64)).max(50) }).strict(),
+    personal: [],
+  },
+  'register.activated': {
+    payload: z
+      .object({
+        version: z.union([z.number().int(), z.string().max(100)]),
+        registerId: id.optional(),
+      })
+      .strict(),
+    personal: [],
+  },
   'retention.swept': {
-    payload: z.object({ rule: id.optional(), removed: z.number().int().min(0), dryRun: z.boolean().optional(), runId: id.optional() }).strict(),
+    payload: z
+      .object({
+        rule: id.optional(),
+        removed: z.number().int().min(0),
+        dryRun: z.boolean().optional(),
+        runId: id.optional(),
+      })
+      .strict(),
     personal: [],
   },
   'legal_hold.created': { payload: holdPayload, personal: [] },
   'legal_hold.released': { payload: holdPayload, personal: [] },
-  'audit.pruned': { payload: z.object({ before: z.string().max(40), throughSequence: z.number().int().min(0), removed: z.number().int().min(0) }).strict(), personal: [] },
-  'audit.exported': { payload: z.object({ format: z.enum(['jsonl', 'csv']) }).strict(), personal: [] },
+  'audit.pruned': {
+    payload: z
+      .object({
+        before: z.string().max(40),
+        throughSequence: z.number().int().min(0),
+        removed: z.number().int().min(0),
+      })
+      .strict(),
+    personal: [],
+  },
+  'audit.exported': {
+    payload: z.object({ format: z.enum(['jsonl', 'csv']) }).strict(),
+    personal: [],
+  },
 } as const satisfies Record<string, ActionDefinition>;
 
 export type AuditAction = keyof typeof auditActions;
@@ -151,7 +275,10 @@ type BaseInput = {
 
 /** What a caller hands to `audit.record(db, event)`; the payload type follows the action. */
 export type AuditEventInput = {
-  [A in AuditAction]: BaseInput & { action: A; payload?: z.input<(typeof auditActions)[A]['payload']> };
+  [A in AuditAction]: BaseInput & {
+    action: A;
+    payload?: z.input<(typeof auditActions)[A]['payload']>;
+  };
 }[AuditAction];
 
 /** Checks the parts that are the same for every action. */

@@ -2,7 +2,12 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
-import { type ChainCheckpoint, type ChainHead, createChainVerifier, type VerifyResult } from './audit-chain.js';
+import {
+  type ChainCheckpoint,
+  type ChainHead,
+  createChainVerifier,
+  type VerifyResult,
+} from './audit-chain.js';
 
 /**
  * The offline verifier: an export file and the installation's public key are
@@ -10,7 +15,12 @@ import { type ChainCheckpoint, type ChainHead, createChainVerifier, type VerifyR
  * their own machine (`avow audit verify --file export.jsonl --public-key key.pem`).
  */
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
-const headerLine = z.object({ type: z.literal('header'), format: z.literal('avow.audit.export'), version: z.literal(1), tenantId: z.string() });
+const headerLine = z.object({
+  type: z.literal('header'),
+  format: z.literal('avow.audit.export'),
+  version: z.literal(1),
+  tenantId: z.string(),
+});
 const checkpointLine = z.object({
   type: z.literal('checkpoint'),
   tenantId: z.string(),
@@ -21,7 +31,13 @@ const checkpointLine = z.object({
   at: z.string(),
   signature: z.string(),
 });
-const headLine = z.object({ type: z.literal('head'), tenantId: z.string(), seq: z.number().int().min(0), hash: hex64, signature: z.string() });
+const headLine = z.object({
+  type: z.literal('head'),
+  tenantId: z.string(),
+  seq: z.number().int().min(0),
+  hash: hex64,
+  signature: z.string(),
+});
 const entryLine = z.object({
   type: z.literal('entry'),
   tenantId: z.string(),
@@ -48,16 +64,22 @@ export class ExportFormatError extends Error {}
 export function readPublicKey(pem: string): KeyObject {
   try {
     const key = createPublicKey(pem);
-    if (key.asymmetricKeyType !== 'ed25519') throw new ExportFormatError('the public key is not an Ed25519 key');
+    if (key.asymmetricKeyType !== 'ed25519')
+      throw new ExportFormatError('the public key is not an Ed25519 key');
     return key;
   } catch (error) {
     if (error instanceof ExportFormatError) throw error;
-    throw new ExportFormatError('the public key is not a PEM public key (get it from GET /v1/audit/public-key)');
+    throw new ExportFormatError(
+      'the public key is not a PEM public key (get it from GET /v1/audit/public-key)',
+    );
   }
 }
 
 async function* lines(path: string): AsyncGenerator<{ n: number; value: unknown }> {
-  const reader = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Number.POSITIVE_INFINITY });
+  const reader = createInterface({
+    input: createReadStream(path, 'utf8'),
+    crlfDelay: Number.POSITIVE_INFINITY,
+  });
   let n = 0;
   for await (const line of reader) {
     n += 1;
@@ -82,7 +104,8 @@ export async function verifyExportFile(path: string, publicKeyPem: string): Prom
     const type = (value as { type?: unknown }).type;
     if (type === 'header') {
       const parsed = headerLine.safeParse(value);
-      if (!parsed.success) throw new ExportFormatError(`line ${n}: not an Avow audit export header`);
+      if (!parsed.success)
+        throw new ExportFormatError(`line ${n}: not an Avow audit export header`);
       tenantId = parsed.data.tenantId;
     } else if (type === 'checkpoint') {
       const parsed = checkpointLine.safeParse(value);
@@ -98,20 +121,34 @@ export async function verifyExportFile(path: string, publicKeyPem: string): Prom
       throw new ExportFormatError(`line ${n}: unknown line type`);
     }
   }
-  if (tenantId === undefined) throw new ExportFormatError('the file has no export header line; export it with GET /v1/audit/export?format=jsonl');
+  if (tenantId === undefined)
+    throw new ExportFormatError(
+      'the file has no export header line; export it with GET /v1/audit/export?format=jsonl',
+    );
   const verifier = createChainVerifier({ tenantId, publicKey, checkpoints });
   for await (const { n, value } of lines(path)) {
     if ((value as { type?: unknown }).type !== 'entry') continue;
     const parsed = entryLine.safeParse(value);
-    if (!parsed.success) throw new ExportFormatError(`line ${n}: malformed entry (${parsed.error.issues[0]?.path.join('.') ?? 'shape'})`);
+    if (!parsed.success)
+      throw new ExportFormatError(
+        `line ${n}: malformed entry (${parsed.error.issues[0]?.path.join('.') ?? 'shape'})`,
+      );
     const { type: _type, ...entry } = parsed.data;
     verifier.entry(entry);
   }
   if (!head) {
     // Without the signed head a cut tail cannot be told from the end of the log.
     const result = verifier.finish(null);
-    const problem = { seq: (result.lastSeq ?? 0) + 1, reason: 'the export has no signed head line; the end of the log cannot be checked' };
-    return { ...result, ok: false, firstBad: result.firstBad ?? problem, problems: [...result.problems, problem] };
+    const problem = {
+      seq: (result.lastSeq ?? 0) + 1,
+      reason: 'the export has no signed head line; the end of the log cannot be checked',
+    };
+    return {
+      ...result,
+      ok: false,
+      firstBad: result.firstBad ?? problem,
+      problems: [...result.problems, problem],
+    };
   }
   return verifier.finish(head);
 }

@@ -18,7 +18,8 @@ import type { AuditFilter } from './audit-store.js';
  */
 async function chainOf(request: FastifyRequest, db: Db): Promise<string> {
   const principal = principalOf(request);
-  if (principal.tenantId === null && request.headers[TENANT_HEADER] === undefined) return INSTALLATION_CHAIN;
+  if (principal.tenantId === null && request.headers[TENANT_HEADER] === undefined)
+    return INSTALLATION_CHAIN;
   return tenantOf(request, db);
 }
 
@@ -26,7 +27,12 @@ const isoTime = z.iso.datetime({ offset: true });
 
 const filterQuery = z.object({
   subject: z.string().min(1).max(200).optional().describe('Only events about this subject id'),
-  actor: z.string().min(1).max(200).optional().describe('Only events by this actor id (an API key id, operator, subject or system job)'),
+  actor: z
+    .string()
+    .min(1)
+    .max(200)
+    .optional()
+    .describe('Only events by this actor id (an API key id, operator, subject or system job)'),
   action: z
     .string()
     .max(2000)
@@ -39,7 +45,10 @@ const filterQuery = z.object({
       for (const name of names) {
         const parsed = auditActionSchema.safeParse(name);
         if (!parsed.success) {
-          ctx.addIssue({ code: 'custom', message: `unknown action; allowed: ${auditActionSchema.options.join(', ')}` });
+          ctx.addIssue({
+            code: 'custom',
+            message: `unknown action; allowed: ${auditActionSchema.options.join(', ')}`,
+          });
           return z.NEVER;
         }
         out.push(parsed.data);
@@ -84,7 +93,9 @@ const entryReply = z
     userAgent: z.string().nullable(),
     /** Other sealed fields (identities), opened for the caller. */
     personal: z.record(z.string(), z.unknown()),
-    personalState: z.enum(['sealed', 'erased', 'none']).describe('erased: the key that sealed its personal data was destroyed'),
+    personalState: z
+      .enum(['sealed', 'erased', 'none'])
+      .describe('erased: the key that sealed its personal data was destroyed'),
     hash: z.string(),
   })
   .meta({ id: 'AuditEntry' });
@@ -152,7 +163,23 @@ function csvSafe(value: unknown): string {
   return /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
 }
 
-const csvColumns = ['seq', 'id', 'at', 'actorType', 'actorId', 'action', 'subjectId', 'categories', 'purpose', 'outcome', 'requestId', 'ip', 'userAgent', 'payload', 'hash'];
+const csvColumns = [
+  'seq',
+  'id',
+  'at',
+  'actorType',
+  'actorId',
+  'action',
+  'subjectId',
+  'categories',
+  'purpose',
+  'outcome',
+  'requestId',
+  'ip',
+  'userAgent',
+  'payload',
+  'hash',
+];
 
 export function registerAuditRoutes(app: App, deps: { audit: AuditService; db: Db }): void {
   const { audit, db } = deps;
@@ -165,12 +192,19 @@ export function registerAuditRoutes(app: App, deps: { audit: AuditService; db: D
         tags: ['audit'],
         summary: 'Search the audit log (newest first) by subject, actor, action, purpose and time',
         querystring: filterQuery.extend(pageQuery.shape),
-        response: { 200: z.object({ items: z.array(entryReply), nextCursor: z.string().nullable() }), ...authErrors },
+        response: {
+          200: z.object({ items: z.array(entryReply), nextCursor: z.string().nullable() }),
+          ...authErrors,
+        },
       },
     },
     async (request) => {
       const chain = await chainOf(request, db);
-      const { items, nextCursor } = await audit.search(chain, toFilter(request.query), request.query);
+      const { items, nextCursor } = await audit.search(
+        chain,
+        toFilter(request.query),
+        request.query,
+      );
       return { items: items.map(view), nextCursor };
     },
   );
@@ -181,7 +215,8 @@ export function registerAuditRoutes(app: App, deps: { audit: AuditService; db: D
       config: { access: 'audit:read' },
       schema: {
         tags: ['audit'],
-        summary: 'Verify the hash chain, the signed checkpoints and the signed head; names the first bad entry',
+        summary:
+          'Verify the hash chain, the signed checkpoints and the signed head; names the first bad entry',
         response: { 200: verifyReply, ...authErrors },
       },
     },
@@ -204,7 +239,14 @@ export function registerAuditRoutes(app: App, deps: { audit: AuditService; db: D
         response: {
           200: z.object({
             items: z.array(loginReply),
-            accounts: z.array(z.object({ account: z.string(), succeeded: z.number().int(), failed: z.number().int(), lastAt: z.string() })),
+            accounts: z.array(
+              z.object({
+                account: z.string(),
+                succeeded: z.number().int(),
+                failed: z.number().int(),
+                lastAt: z.string(),
+              }),
+            ),
             nextCursor: z.string().nullable(),
           }),
           ...authErrors,
@@ -214,15 +256,27 @@ export function registerAuditRoutes(app: App, deps: { audit: AuditService; db: D
     async (request) => {
       const chain = await chainOf(request, db);
       const result = await audit.logins(chain, request.query, request.query);
-      const accounts = new Map<string, { account: string; succeeded: number; failed: number; lastAt: string }>();
+      const accounts = new Map<
+        string,
+        { account: string; succeeded: number; failed: number; lastAt: string }
+      >();
       for (const item of result.items) {
-        const entry = accounts.get(item.account) ?? { account: item.account, succeeded: 0, failed: 0, lastAt: item.at };
+        const entry = accounts.get(item.account) ?? {
+          account: item.account,
+          succeeded: 0,
+          failed: 0,
+          lastAt: item.at,
+        };
         if (item.outcome === 'success') entry.succeeded += 1;
         else entry.failed += 1;
         if (item.at > entry.lastAt) entry.lastAt = item.at;
         accounts.set(item.account, entry);
       }
-      return { items: result.items, accounts: [...accounts.values()], nextCursor: result.nextCursor };
+      return {
+        items: result.items,
+        accounts: [...accounts.values()],
+        nextCursor: result.nextCursor,
+      };
     },
   );
 
@@ -245,12 +299,22 @@ export function registerAuditRoutes(app: App, deps: { audit: AuditService; db: D
       const filter = toFilter(filterFields);
       const filtered = Object.values(filter).some((v) => v !== undefined);
       if (format === 'jsonl' && filtered) {
-        throw new AppError('bad_request', 'A JSON Lines export is the whole chain, so it can be verified; filter a csv export instead', {
-          details: [{ path: 'querystring.format', message: 'use format=csv with filters' }],
-        });
+        throw new AppError(
+          'bad_request',
+          'A JSON Lines export is the whole chain, so it can be verified; filter a csv export instead',
+          {
+            details: [{ path: 'querystring.format', message: 'use format=csv with filters' }],
+          },
+        );
       }
       // The export is itself an access to personal data: it goes in the log first.
-      await audit.record(db, { ...auditContextFrom(request), tenantId: chain, action: 'audit.exported', outcome: 'success', payload: { format } });
+      await audit.record(db, {
+        ...auditContextFrom(request),
+        tenantId: chain,
+        action: 'audit.exported',
+        outcome: 'success',
+        payload: { format },
+      });
       const date = new Date().toISOString().slice(0, 10);
       if (format === 'jsonl') {
         reply.header('content-type', 'application/x-ndjson; charset=utf-8');
@@ -260,12 +324,30 @@ export function registerAuditRoutes(app: App, deps: { audit: AuditService; db: D
       const rows = async function* () {
         for await (const e of audit.exportRows(chain, filter)) {
           const { state: _state, ip, userAgent } = e.personal;
-          yield [e.seq, e.id, e.at, e.actorType, e.actorId, e.action, e.subjectId, e.categories?.join(' '), e.purpose, e.outcome, e.requestId, ip, userAgent, e.payload, e.hash].map(csvSafe);
+          yield [
+            e.seq,
+            e.id,
+            e.at,
+            e.actorType,
+            e.actorId,
+            e.action,
+            e.subjectId,
+            e.categories?.join(' '),
+            e.purpose,
+            e.outcome,
+            e.requestId,
+            ip,
+            userAgent,
+            e.payload,
+            e.hash,
+          ].map(csvSafe);
         }
       };
       reply.header('content-type', 'text/csv; charset=utf-8');
       reply.header('content-disposition', `attachment; filename="audit-${chain}-${date}.csv"`);
-      return reply.send(Readable.from(rows()).pipe(stringify({ header: true, columns: csvColumns })));
+      return reply.send(
+        Readable.from(rows()).pipe(stringify({ header: true, columns: csvColumns })),
+      );
     },
   );
 
@@ -275,7 +357,8 @@ export function registerAuditRoutes(app: App, deps: { audit: AuditService; db: D
       config: { access: 'public' },
       schema: {
         tags: ['audit'],
-        summary: "The installation's Ed25519 public key (PEM) that signs audit checkpoints; for offline verification",
+        summary:
+          "The installation's Ed25519 public key (PEM) that signs audit checkpoints; for offline verification",
         response: { 200: z.string() },
       },
     },

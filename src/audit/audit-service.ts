@@ -19,9 +19,17 @@ import {
   headBytes,
   type VerifyResult,
 } from './audit-chain.js';
-import { type AuditContext, type AuditEventInput, auditBaseSchema, auditContextFrom, INSTALLATION_CHAIN, splitPayload } from './audit-events.js';
+import {
+  type AuditContext,
+  type AuditEventInput,
+  auditBaseSchema,
+  auditContextFrom,
+  INSTALLATION_CHAIN,
+  splitPayload,
+} from './audit-events.js';
 
 export { INSTALLATION_CHAIN } from './audit-events.js';
+
 import {
   type AuditFilter,
   appendEntry,
@@ -38,7 +46,6 @@ import {
   pruneThrough,
   searchEvents,
 } from './audit-store.js';
-
 
 /** Personal data of an event, opened for a caller allowed to read the log. */
 export type OpenedPersonal = {
@@ -74,7 +81,8 @@ export function createAuditService(deps: AuditServiceDeps) {
   const lastLoginRecorded = new Map<string, number>();
 
   const sealAad = (tenantId: string, entryId: string) => `avow/audit/${tenantId}/${entryId}`;
-  const actorKeyContext = (tenantId: string, keyId: string) => `avow/audit-actor-key/${tenantId}/${keyId}`;
+  const actorKeyContext = (tenantId: string, keyId: string) =>
+    `avow/audit-actor-key/${tenantId}/${keyId}`;
   const signHead = (head: Omit<ChainHead, 'signature'>) => keyring.sign(headBytes(head));
 
   /**
@@ -82,14 +90,32 @@ export function createAuditService(deps: AuditServiceDeps) {
    * event is about a subject (so erasing the subject erases it here), otherwise
    * a key for the actor (`actor:<id>`). `null` when that key was destroyed.
    */
-  async function sealingKey(tx: Db, tenantId: string, keyId: string, create: boolean): Promise<Buffer | null> {
+  async function sealingKey(
+    tx: Db,
+    tenantId: string,
+    keyId: string,
+    create: boolean,
+  ): Promise<Buffer | null> {
     if (tenantId === INSTALLATION_CHAIN) {
       const row = await findActorKey(tx, tenantId, keyId);
-      if (row?.wrappedKey && row.masterKeyVersion !== null) return keyring.unwrap(row.wrappedKey, row.masterKeyVersion, actorKeyContext(tenantId, keyId));
+      if (row?.wrappedKey && row.masterKeyVersion !== null)
+        return keyring.unwrap(
+          row.wrappedKey,
+          row.masterKeyVersion,
+          actorKeyContext(tenantId, keyId),
+        );
       if (row || !create) return null;
       const key = newDataKey();
       const { wrapped, masterVersion } = keyring.wrap(key, actorKeyContext(tenantId, keyId));
-      if (await insertActorKey(tx, { tenantId, keyId, wrappedKey: wrapped, masterKeyVersion: masterVersion })) return key;
+      if (
+        await insertActorKey(tx, {
+          tenantId,
+          keyId,
+          wrappedKey: wrapped,
+          masterKeyVersion: masterVersion,
+        })
+      )
+        return key;
       return sealingKey(tx, tenantId, keyId, false);
     }
     const state = await subjectKeys.get(tx, tenantId, keyId);
@@ -102,7 +128,9 @@ export function createAuditService(deps: AuditServiceDeps) {
     const parsed = auditBaseSchema.safeParse(event);
     if (!parsed.success) {
       // A caller's bug, not a client's: name the field, never the value.
-      throw new Error(`invalid audit event: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      throw new Error(
+        `invalid audit event: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
     }
     const input = parsed.data;
     let split: ReturnType<typeof splitPayload>;
@@ -121,7 +149,8 @@ export function createAuditService(deps: AuditServiceDeps) {
       sealedKey = input.subjectId ?? `actor:${input.actor.id}`;
       const key = await sealingKey(tx, input.tenantId, sealedKey, true);
       // A subject already erased: their personal data is not written at all.
-      if (key) sealed = seal(key, canonicalJson(personal), sealAad(input.tenantId, id)).toString('base64');
+      if (key)
+        sealed = seal(key, canonicalJson(personal), sealAad(input.tenantId, id)).toString('base64');
     }
 
     let head = await lockHead(tx, input.tenantId);
@@ -130,7 +159,9 @@ export function createAuditService(deps: AuditServiceDeps) {
         tenantId: input.tenantId,
         seq: 0,
         hash: GENESIS_HASH,
-        signature: signHead({ tenantId: input.tenantId, seq: 0, hash: GENESIS_HASH }).toString('base64'),
+        signature: signHead({ tenantId: input.tenantId, seq: 0, hash: GENESIS_HASH }).toString(
+          'base64',
+        ),
       });
       head = await lockHead(tx, input.tenantId);
       if (!head) throw new Error('audit chain head could not be created');
@@ -153,13 +184,30 @@ export function createAuditService(deps: AuditServiceDeps) {
       sealedKey,
     };
     const entry: ChainEntry = { ...body, prevHash: head.hash, hash: chainHash(head.hash, body) };
-    await appendEntry(tx, entry, signHead({ tenantId: entry.tenantId, seq: entry.seq, hash: entry.hash }));
-    if (entry.seq % checkpointEvery === 0) await insertCheckpoint(tx, makeCheckpoint(entry.tenantId, entry.seq, entry.hash, 'interval'));
+    await appendEntry(
+      tx,
+      entry,
+      signHead({ tenantId: entry.tenantId, seq: entry.seq, hash: entry.hash }),
+    );
+    if (entry.seq % checkpointEvery === 0)
+      await insertCheckpoint(tx, makeCheckpoint(entry.tenantId, entry.seq, entry.hash, 'interval'));
     return entry;
   }
 
-  function makeCheckpoint(tenantId: string, seq: number, hash: string, kind: CheckpointKind): ChainCheckpoint {
-    const unsigned = { tenantId, seq, id: newId('auditCheckpoint'), kind, hash, at: now().toISOString() };
+  function makeCheckpoint(
+    tenantId: string,
+    seq: number,
+    hash: string,
+    kind: CheckpointKind,
+  ): ChainCheckpoint {
+    const unsigned = {
+      tenantId,
+      seq,
+      id: newId('auditCheckpoint'),
+      kind,
+      hash,
+      at: now().toISOString(),
+    };
     return { ...unsigned, signature: keyring.sign(checkpointBytes(unsigned)).toString('base64') };
   }
 
@@ -194,7 +242,10 @@ export function createAuditService(deps: AuditServiceDeps) {
    * Reads the head first and everything up to it after, so appends made while
    * verifying do not look like a broken chain.
    */
-  async function* chainUpToHead(tenantId: string, head: ChainHead | undefined): AsyncGenerator<ChainEntry> {
+  async function* chainUpToHead(
+    tenantId: string,
+    head: ChainHead | undefined,
+  ): AsyncGenerator<ChainEntry> {
     let after = 0;
     for (;;) {
       const page = await chainPage(db, tenantId, after, PAGE);
@@ -210,7 +261,9 @@ export function createAuditService(deps: AuditServiceDeps) {
 
   async function verify(tenantId: string): Promise<VerifyResult> {
     const head = await findHead(db, tenantId);
-    const checkpoints = (await listCheckpoints(db, tenantId)).filter((c) => !head || c.seq <= head.seq);
+    const checkpoints = (await listCheckpoints(db, tenantId)).filter(
+      (c) => !head || c.seq <= head.seq,
+    );
     const verifier = createChainVerifier({ tenantId, publicKey: keyring.publicKey, checkpoints });
     let entries = 0;
     for await (const entry of chainUpToHead(tenantId, head)) {
@@ -220,7 +273,12 @@ export function createAuditService(deps: AuditServiceDeps) {
     const result = verifier.finish(head ?? null);
     if (!head && entries > 0) {
       const problem = { seq: result.lastSeq ?? 1, reason: 'the signed chain head is missing' };
-      return { ...result, ok: false, problems: [...result.problems, problem], firstBad: result.firstBad ?? problem };
+      return {
+        ...result,
+        ok: false,
+        problems: [...result.problems, problem],
+        firstBad: result.firstBad ?? problem,
+      };
     }
     return result;
   }
@@ -240,10 +298,17 @@ export function createAuditService(deps: AuditServiceDeps) {
       const resolved = await key;
       if (!resolved) return { state: 'erased' };
       try {
-        const opened = JSON.parse(open(resolved, Buffer.from(entry.sealed, 'base64'), sealAad(entry.tenantId, entry.id)).toString('utf8')) as Record<string, unknown>;
+        const opened = JSON.parse(
+          open(
+            resolved,
+            Buffer.from(entry.sealed, 'base64'),
+            sealAad(entry.tenantId, entry.id),
+          ).toString('utf8'),
+        ) as Record<string, unknown>;
         return { ...opened, state: 'sealed' };
       } catch (error) {
-        if (error instanceof DecryptionError || error instanceof SyntaxError) return { state: 'erased' };
+        if (error instanceof DecryptionError || error instanceof SyntaxError)
+          return { state: 'erased' };
         throw error;
       }
     };
@@ -256,7 +321,11 @@ export function createAuditService(deps: AuditServiceDeps) {
     return out;
   }
 
-  async function search(tenantId: string, filter: AuditFilter, page: { cursor?: string | undefined; limit: number }) {
+  async function search(
+    tenantId: string,
+    filter: AuditFilter,
+    page: { cursor?: string | undefined; limit: number },
+  ) {
     const beforeSeq = decodeCursor(page.cursor);
     const entries = await searchEvents(db, tenantId, filter, { beforeSeq, limit: page.limit + 1 });
     const more = entries.length > page.limit;
@@ -266,9 +335,22 @@ export function createAuditService(deps: AuditServiceDeps) {
   }
 
   /** Login attempts, newest first, each with outcome, time, IP and user agent. */
-  async function logins(tenantId: string, filter: { account?: string | undefined; outcome?: 'success' | 'failure' | undefined }, page: { cursor?: string | undefined; limit: number }) {
-    const actions = filter.outcome === 'success' ? ['login.succeeded'] : filter.outcome === 'failure' ? ['login.failed'] : ['login.succeeded', 'login.failed'];
-    const { items, nextCursor } = await search(tenantId, { actions, actorId: filter.account }, page);
+  async function logins(
+    tenantId: string,
+    filter: { account?: string | undefined; outcome?: 'success' | 'failure' | undefined },
+    page: { cursor?: string | undefined; limit: number },
+  ) {
+    const actions =
+      filter.outcome === 'success'
+        ? ['login.succeeded']
+        : filter.outcome === 'failure'
+          ? ['login.failed']
+          : ['login.succeeded', 'login.failed'];
+    const { items, nextCursor } = await search(
+      tenantId,
+      { actions, actorId: filter.account },
+      page,
+    );
     return {
       items: items.map((e) => ({
         id: e.id,
@@ -293,11 +375,26 @@ export function createAuditService(deps: AuditServiceDeps) {
    * subject's.
    */
   async function accessHistory(tenantId: string, subjectId: string) {
-    const out: { at: string; action: string; actor: { type: string; id: string }; purpose: string | null; categories: string[] | null; outcome: string }[] = [];
+    const out: {
+      at: string;
+      action: string;
+      actor: { type: string; id: string };
+      purpose: string | null;
+      categories: string[] | null;
+      outcome: string;
+    }[] = [];
     let beforeSeq: number | undefined;
     for (;;) {
       const page = await searchEvents(db, tenantId, { subjectId }, { beforeSeq, limit: PAGE });
-      for (const e of page) out.push({ at: e.at, action: e.action, actor: { type: e.actorType, id: e.actorId }, purpose: e.purpose, categories: e.categories, outcome: e.outcome });
+      for (const e of page)
+        out.push({
+          at: e.at,
+          action: e.action,
+          actor: { type: e.actorType, id: e.actorId },
+          purpose: e.purpose,
+          categories: e.categories,
+          outcome: e.outcome,
+        });
       const last = page.at(-1);
       if (page.length < PAGE || !last) break;
       beforeSeq = last.seq;
@@ -312,7 +409,9 @@ export function createAuditService(deps: AuditServiceDeps) {
    */
   async function* exportJsonl(tenantId: string): AsyncGenerator<string> {
     const head = await findHead(db, tenantId);
-    const checkpoints = (await listCheckpoints(db, tenantId)).filter((c) => !head || c.seq <= head.seq);
+    const checkpoints = (await listCheckpoints(db, tenantId)).filter(
+      (c) => !head || c.seq <= head.seq,
+    );
     yield `${JSON.stringify({ type: 'header', format: 'avow.audit.export', version: 1, tenantId, exportedAt: now().toISOString(), algorithm: 'sha256-chain/ed25519' })}\n`;
     for (const c of checkpoints) yield `${JSON.stringify({ type: 'checkpoint', ...c })}\n`;
     const openOne = opener(db);
@@ -323,7 +422,10 @@ export function createAuditService(deps: AuditServiceDeps) {
   }
 
   /** Entries matching a filter, oldest first, opened; for CSV. */
-  async function* exportRows(tenantId: string, filter: AuditFilter): AsyncGenerator<AuditEntryView> {
+  async function* exportRows(
+    tenantId: string,
+    filter: AuditFilter,
+  ): AsyncGenerator<AuditEntryView> {
     const openOne = opener(db);
     let beforeSeq: number | undefined;
     const pages: ChainEntry[][] = [];
@@ -345,11 +447,15 @@ export function createAuditService(deps: AuditServiceDeps) {
    * a signed `prune` checkpoint at the last removed entry anchors the new start,
    * and the prune itself is the next entry of the chain.
    */
-  async function prune(tenantId: string, olderThan: Date | string): Promise<{ removed: number; throughSeq: number | null; cutoff: string }> {
+  async function prune(
+    tenantId: string,
+    olderThan: Date | string,
+  ): Promise<{ removed: number; throughSeq: number | null; cutoff: string }> {
     const cutoff = typeof olderThan === 'string' ? subtractDuration(now(), olderThan) : olderThan;
     return db.transaction().execute(async (tx) => {
       const head = await lockHead(tx, tenantId);
-      if (!head || head.seq === 0) return { removed: 0, throughSeq: null, cutoff: cutoff.toISOString() };
+      if (!head || head.seq === 0)
+        return { removed: 0, throughSeq: null, cutoff: cutoff.toISOString() };
       // Never remove an entry newer than the cutoff: stop before the first one.
       const firstKept = await tx
         .selectFrom('auditEvents')
@@ -469,13 +575,16 @@ export function decodeCursor(cursor: string | undefined): number | undefined {
   const seq = /^s(\d{1,15})$/.exec(text)?.[1];
   if (seq === undefined) {
     throw new AppError('validation_failed', 'The cursor is not one this API returned', {
-      details: [{ path: 'querystring.cursor', message: 'pass nextCursor from the previous page unchanged' }],
+      details: [
+        { path: 'querystring.cursor', message: 'pass nextCursor from the previous page unchanged' },
+      ],
     });
   }
   return Number(seq);
 }
 
-const DURATION = /^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$/;
+const DURATION =
+  /^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$/;
 
 /** `now` minus an ISO 8601 duration (P2Y, P6M, P30D, PT12H), in calendar terms (UTC). */
 export function subtractDuration(from: Date, duration: string): Date {
@@ -485,9 +594,21 @@ export function subtractDuration(from: Date, duration: string): Date {
       details: [{ path: 'olderThan', message: 'use a duration such as P2Y, P6M, P30D or PT12H' }],
     });
   }
-  const [y, mo, w, d, h, mi, s] = m.slice(1).map((v) => Number(v ?? 0)) as [number, number, number, number, number, number, number];
+  const [y, mo, w, d, h, mi, s] = m.slice(1).map((v) => Number(v ?? 0)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const out = new Date(from.getTime());
-  out.setUTCFullYear(out.getUTCFullYear() - y, out.getUTCMonth() - mo, out.getUTCDate() - w * 7 - d);
+  out.setUTCFullYear(
+    out.getUTCFullYear() - y,
+    out.getUTCMonth() - mo,
+    out.getUTCDate() - w * 7 - d,
+  );
   out.setUTCHours(out.getUTCHours() - h, out.getUTCMinutes() - mi, out.getUTCSeconds() - s);
   return out;
 }

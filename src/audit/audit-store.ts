@@ -4,8 +4,10 @@ import type { AuditCheckpointRow, AuditEventRow } from '../db/schema.js';
 import type { ChainCheckpoint, ChainEntry, ChainHead, CheckpointKind } from './audit-chain.js';
 
 // bytea comes back as a Buffer from node-postgres and a Uint8Array from PGlite.
-const hex = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
-const base64 = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+const hex = (bytes: Uint8Array) =>
+  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+const base64 = (bytes: Uint8Array) =>
+  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 
 /**
  * Audit SQL. The only writes are appends (events, checkpoints, the head) and
@@ -46,15 +48,29 @@ function toCheckpoint(row: Selectable<AuditCheckpointRow>): ChainCheckpoint {
 }
 
 /** Locks the chain head for the rest of the transaction: appends on one tenant queue here. */
-export async function lockHead(db: Db, tenantId: string): Promise<{ seq: number; hash: string } | undefined> {
-  const row = await db.selectFrom('auditHeads').select(['seq', 'hash']).where('tenantId', '=', tenantId).forUpdate().executeTakeFirst();
+export async function lockHead(
+  db: Db,
+  tenantId: string,
+): Promise<{ seq: number; hash: string } | undefined> {
+  const row = await db
+    .selectFrom('auditHeads')
+    .select(['seq', 'hash'])
+    .where('tenantId', '=', tenantId)
+    .forUpdate()
+    .executeTakeFirst();
   return row && { seq: Number(row.seq), hash: hex(row.hash) };
 }
 
 export async function createHeadIfMissing(db: Db, head: ChainHead): Promise<void> {
   await db
     .insertInto('auditHeads')
-    .values({ tenantId: head.tenantId, seq: head.seq, hash: Buffer.from(head.hash, 'hex'), signature: Buffer.from(head.signature, 'base64'), updatedAt: new Date() })
+    .values({
+      tenantId: head.tenantId,
+      seq: head.seq,
+      hash: Buffer.from(head.hash, 'hex'),
+      signature: Buffer.from(head.signature, 'base64'),
+      updatedAt: new Date(),
+    })
     .onConflict((oc) => oc.column('tenantId').doNothing())
     .execute();
 }
@@ -83,37 +99,85 @@ export async function appendEntry(db: Db, entry: ChainEntry, headSignature: Buff
   await db
     .with('inserted', () => inserted)
     .updateTable('auditHeads')
-    .set({ seq: entry.seq, hash: Buffer.from(entry.hash, 'hex'), signature: headSignature, updatedAt: new Date() })
+    .set({
+      seq: entry.seq,
+      hash: Buffer.from(entry.hash, 'hex'),
+      signature: headSignature,
+      updatedAt: new Date(),
+    })
     .where('tenantId', '=', entry.tenantId)
     .execute();
 }
 
 export async function findHead(db: Db, tenantId: string): Promise<ChainHead | undefined> {
-  const row = await db.selectFrom('auditHeads').selectAll().where('tenantId', '=', tenantId).executeTakeFirst();
-  return row && { tenantId, seq: Number(row.seq), hash: hex(row.hash), signature: base64(row.signature) };
+  const row = await db
+    .selectFrom('auditHeads')
+    .selectAll()
+    .where('tenantId', '=', tenantId)
+    .executeTakeFirst();
+  return (
+    row && { tenantId, seq: Number(row.seq), hash: hex(row.hash), signature: base64(row.signature) }
+  );
 }
 
 export async function insertCheckpoint(db: Db, c: ChainCheckpoint): Promise<void> {
   await db
     .insertInto('auditCheckpoints')
-    .values({ tenantId: c.tenantId, seq: c.seq, kind: c.kind, id: c.id, hash: Buffer.from(c.hash, 'hex'), at: c.at, signature: Buffer.from(c.signature, 'base64') })
+    .values({
+      tenantId: c.tenantId,
+      seq: c.seq,
+      kind: c.kind,
+      id: c.id,
+      hash: Buffer.from(c.hash, 'hex'),
+      at: c.at,
+      signature: Buffer.from(c.signature, 'base64'),
+    })
     .onConflict((oc) => oc.columns(['tenantId', 'seq', 'kind']).doNothing())
     .execute();
 }
 
-export async function findCheckpoint(db: Db, tenantId: string, seq: number, kind: CheckpointKind): Promise<ChainCheckpoint | undefined> {
-  const row = await db.selectFrom('auditCheckpoints').selectAll().where('tenantId', '=', tenantId).where('seq', '=', seq).where('kind', '=', kind).executeTakeFirst();
+export async function findCheckpoint(
+  db: Db,
+  tenantId: string,
+  seq: number,
+  kind: CheckpointKind,
+): Promise<ChainCheckpoint | undefined> {
+  const row = await db
+    .selectFrom('auditCheckpoints')
+    .selectAll()
+    .where('tenantId', '=', tenantId)
+    .where('seq', '=', seq)
+    .where('kind', '=', kind)
+    .executeTakeFirst();
   return row && toCheckpoint(row);
 }
 
 export async function listCheckpoints(db: Db, tenantId: string): Promise<ChainCheckpoint[]> {
-  const rows = await db.selectFrom('auditCheckpoints').selectAll().where('tenantId', '=', tenantId).orderBy('seq').orderBy('kind').execute();
+  const rows = await db
+    .selectFrom('auditCheckpoints')
+    .selectAll()
+    .where('tenantId', '=', tenantId)
+    .orderBy('seq')
+    .orderBy('kind')
+    .execute();
   return rows.map(toCheckpoint);
 }
 
 /** One page of the chain in sequence order, for verification and export. */
-export async function chainPage(db: Db, tenantId: string, afterSeq: number, limit: number): Promise<ChainEntry[]> {
-  const rows = await db.selectFrom('auditEvents').selectAll().where('tenantId', '=', tenantId).where('seq', '>', afterSeq).orderBy('seq').limit(limit).execute();
+export async function chainPage(
+  db: Db,
+  tenantId: string,
+  afterSeq: number,
+  limit: number,
+): Promise<ChainEntry[]> {
+  const rows = await db
+    .selectFrom('auditEvents')
+    .selectAll()
+    .where('tenantId', '=', tenantId)
+    .where('seq', '>', afterSeq)
+    .orderBy('seq')
+    .limit(limit)
+    .execute();
   return rows.map(toChainEntry);
 }
 
@@ -127,11 +191,17 @@ export type AuditFilter = {
 };
 
 /** Newest first; `beforeSeq` is the cursor. */
-export async function searchEvents(db: Db, tenantId: string, filter: AuditFilter, page: { beforeSeq?: number | undefined; limit: number }): Promise<ChainEntry[]> {
+export async function searchEvents(
+  db: Db,
+  tenantId: string,
+  filter: AuditFilter,
+  page: { beforeSeq?: number | undefined; limit: number },
+): Promise<ChainEntry[]> {
   let query = db.selectFrom('auditEvents').selectAll().where('tenantId', '=', tenantId);
   if (filter.subjectId !== undefined) query = query.where('subjectId', '=', filter.subjectId);
   if (filter.actorId !== undefined) query = query.where('actorId', '=', filter.actorId);
-  if (filter.actions !== undefined && filter.actions.length > 0) query = query.where('action', 'in', filter.actions);
+  if (filter.actions !== undefined && filter.actions.length > 0)
+    query = query.where('action', 'in', filter.actions);
   if (filter.purpose !== undefined) query = query.where('purpose', '=', filter.purpose);
   if (filter.from !== undefined) query = query.where('at', '>=', filter.from);
   if (filter.to !== undefined) query = query.where('at', '<', filter.to);
@@ -141,27 +211,57 @@ export async function searchEvents(db: Db, tenantId: string, filter: AuditFilter
 }
 
 /** The last entry written before a time: where a retention prune cuts. */
-export async function lastEntryBefore(db: Db, tenantId: string, before: Date): Promise<ChainEntry | undefined> {
-  const row = await db.selectFrom('auditEvents').selectAll().where('tenantId', '=', tenantId).where('at', '<', before).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+export async function lastEntryBefore(
+  db: Db,
+  tenantId: string,
+  before: Date,
+): Promise<ChainEntry | undefined> {
+  const row = await db
+    .selectFrom('auditEvents')
+    .selectAll()
+    .where('tenantId', '=', tenantId)
+    .where('at', '<', before)
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
   return row && toChainEntry(row);
 }
 
-export async function entryAt(db: Db, tenantId: string, seq: number): Promise<ChainEntry | undefined> {
-  const row = await db.selectFrom('auditEvents').selectAll().where('tenantId', '=', tenantId).where('seq', '=', seq).executeTakeFirst();
+export async function entryAt(
+  db: Db,
+  tenantId: string,
+  seq: number,
+): Promise<ChainEntry | undefined> {
+  const row = await db
+    .selectFrom('auditEvents')
+    .selectAll()
+    .where('tenantId', '=', tenantId)
+    .where('seq', '=', seq)
+    .executeTakeFirst();
   return row && toChainEntry(row);
 }
 
 /** The one delete: entries through `throughSeq` and the checkpoints before it, via audit_prune(). */
 export async function pruneThrough(db: Db, tenantId: string, throughSeq: number): Promise<number> {
-  const result = await sql<{ removed: number | string }>`select audit_prune(${tenantId}, ${throughSeq}) as removed`.execute(db);
+  const result = await sql<{
+    removed: number | string;
+  }>`select audit_prune(${tenantId}, ${throughSeq}) as removed`.execute(db);
   return Number(result.rows[0]?.removed ?? 0);
 }
 
 export async function findActorKey(db: Db, tenantId: string, keyId: string) {
-  return db.selectFrom('auditActorKeys').select(['wrappedKey', 'masterKeyVersion', 'destroyedAt']).where('tenantId', '=', tenantId).where('keyId', '=', keyId).executeTakeFirst();
+  return db
+    .selectFrom('auditActorKeys')
+    .select(['wrappedKey', 'masterKeyVersion', 'destroyedAt'])
+    .where('tenantId', '=', tenantId)
+    .where('keyId', '=', keyId)
+    .executeTakeFirst();
 }
 
-export async function insertActorKey(db: Db, row: { tenantId: string; keyId: string; wrappedKey: Buffer; masterKeyVersion: number }): Promise<boolean> {
+export async function insertActorKey(
+  db: Db,
+  row: { tenantId: string; keyId: string; wrappedKey: Buffer; masterKeyVersion: number },
+): Promise<boolean> {
   const inserted = await db
     .insertInto('auditActorKeys')
     .values(row)

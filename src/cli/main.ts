@@ -4,6 +4,7 @@ import { registerMasterKeyCommands } from '../crypto/master-key-cli.js';
 import { registerVaultCommands } from '../vault/vault-cli.js';
 import { registerAuditCommands } from '../audit/audit-cli.js';
 import { ConfigError, loadConfig } from '../config/config.js';
+import { registerConsentCommands } from '../consent/consent-cli.js';
 import { KeyConfigError } from '../crypto/installation-keys.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { registerJobCommands } from '../jobs/jobs-cli.js';
@@ -63,6 +64,7 @@ export function buildCli(): Command {
   registerVaultCommands(program);
   registerMasterKeyCommands(program);
   registerJobCommands(program);
+  registerConsentCommands(program);
   registerAuditCommands(program);
 
   return program;

@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { auditContextFrom } from '../audit/audit-events.js';
+import { sha256 } from '../crypto/hashing.js';
 import { AppError } from '../errors/errors.js';
 import type { App } from '../http/app-types.js';
 import { errorReply } from '../http/schemas.js';
@@ -70,6 +71,8 @@ const publicStateReply = z.object({
   gpcApplied: z.boolean(),
 });
 
+const contentTag = (text: string) => sha256(text).toString('base64url').slice(0, 22);
+
 const gpcOn = (request: FastifyRequest): boolean => request.headers['sec-gpc'] === '1';
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -116,7 +119,7 @@ export async function registerConsentPublicRoutes(
       async (_request, reply) =>
         reply
           .header('access-control-allow-methods', 'GET, POST, OPTIONS')
-          .header('access-control-allow-headers', 'content-type')
+          .header('access-control-allow-headers', 'content-type, sec-gpc')
           .header('access-control-max-age', '600')
           .status(204)
           .send(),
@@ -141,10 +144,16 @@ export async function registerConsentPublicRoutes(
       },
       async (request, reply) => {
         const config = await consent.bannerConfig(request.params.tenantId);
-        return reply
+        const script = await bannerScript(config);
+        // Revalidated on every page view (a 304 when unchanged), so a new cookie
+        // list reaches visitors at once and the banner asks them again.
+        const etag = `"${contentTag(script)}"`;
+        reply
           .type('text/javascript; charset=utf-8')
-          .header('cache-control', 'public, max-age=300')
-          .send(await bannerScript(config));
+          .header('cache-control', 'no-cache')
+          .header('etag', etag);
+        if (request.headers['if-none-match'] === etag) return reply.status(304).send();
+        return reply.send(script);
       },
     );
 
@@ -436,7 +445,8 @@ export async function registerConsentPublicRoutes(
           querystring: unsubscribeQuery,
         },
       },
-      async (request, reply) => unsubscribePage(request, reply, request.params.tenantId, request.query.token, false),
+      async (request, reply) =>
+        unsubscribePage(request, reply, request.params.tenantId, request.query.token, false),
     );
 
     scope.post(
@@ -451,7 +461,8 @@ export async function registerConsentPublicRoutes(
           querystring: unsubscribeQuery,
         },
       },
-      async (request, reply) => unsubscribePage(request, reply, request.params.tenantId, request.query.token, true),
+      async (request, reply) =>
+        unsubscribePage(request, reply, request.params.tenantId, request.query.token, true),
     );
   });
 }

@@ -3,10 +3,22 @@ import { normaliseIdentity } from './blind-index.js';
 
 describe('normaliseIdentity', () => {
   it('makes the same person the same bytes', () => {
-    expect(normaliseIdentity({ kind: 'email', value: ' Anna@Example.COM ' })).toEqual({ ok: true, identity: { kind: 'email', value: 'anna@example.com' } });
-    expect(normaliseIdentity({ kind: 'phone', value: '00358 (40) 123-45.67' })).toEqual({ ok: true, identity: { kind: 'phone', value: '+358401234567' } });
-    expect(normaliseIdentity({ kind: 'external', type: ' HubSpot ', value: ' 42 ' })).toEqual({ ok: true, identity: { kind: 'external', type: 'hubspot', value: '42' } });
-    expect(normaliseIdentity({ kind: 'account_id', value: ' AbC ' })).toEqual({ ok: true, identity: { kind: 'account_id', value: 'AbC' } });
+    expect(normaliseIdentity({ kind: 'email', value: ' Anna@Example.COM ' })).toEqual({
+      ok: true,
+      identity: { kind: 'email', value: 'anna@example.com' },
+    });
+    expect(normaliseIdentity({ kind: 'phone', value: '00358 (40) 123-45.67' })).toEqual({
+      ok: true,
+      identity: { kind: 'phone', value: '+358401234567' },
+    });
+    expect(normaliseIdentity({ kind: 'external', type: ' HubSpot ', value: ' 42 ' })).toEqual({
+      ok: true,
+      identity: { kind: 'external', type: 'hubspot', value: '42' },
+    });
+    expect(normaliseIdentity({ kind: 'account_id', value: ' AbC ' })).toEqual({
+      ok: true,
+      identity: { kind: 'account_id', value: 'AbC' },
+    });
   });
 
   it('refuses what it cannot normalise, without echoing it', () => {

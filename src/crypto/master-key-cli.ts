@@ -12,7 +12,11 @@ import { keysByVersion, rotateMasterKey } from './master-key-rotation.js';
  * needs the master keys themselves. (`avow keys` is the API-key group.)
  */
 export function registerMasterKeyCommands(program: Command): void {
-  const group = program.command('master-key').description('Rotate the master key that wraps every data key (local: needs the keys and the database)');
+  const group = program
+    .command('master-key')
+    .description(
+      'Rotate the master key that wraps every data key (local: needs the keys and the database)',
+    );
 
   group
     .command('rotate')
@@ -30,13 +34,21 @@ export function registerMasterKeyCommands(program: Command): void {
         created = addMasterKeyFile(path.dirname(keys.files.masterKey), next).file;
         keys = loadInstallationKeys(config);
       }
-      const keyring = createKeyring({ masterKeys: [...(keys.previousMasterKeys ?? []), { version: keys.masterKeyVersion, key: keys.masterKey }], signingKey: keys.signingKey });
+      const keyring = createKeyring({
+        masterKeys: [
+          ...(keys.previousMasterKeys ?? []),
+          { version: keys.masterKeyVersion, key: keys.masterKey },
+        ],
+        signingKey: keys.signingKey,
+      });
       const database = await openConfiguredDatabase(config);
       try {
         const report = await rotateMasterKey(database.db, keyring);
         print(options, { ...report, createdKeyFile: created ?? null }, () =>
           [
-            created ? `Created master key version ${report.currentVersion} in ${created} (back it up now).` : `Current master key version: ${report.currentVersion}.`,
+            created
+              ? `Created master key version ${report.currentVersion} in ${created} (back it up now).`
+              : `Current master key version: ${report.currentVersion}.`,
             `Re-wrapped ${report.subjectKeysRewrapped} subject keys${report.indexKeyRewrapped ? ' and the blind index key' : ''}.`,
             `Live keys by master version: ${JSON.stringify(report.remainingByVersion)}. A version with none left can be retired.`,
           ].join('\n'),
@@ -56,7 +68,12 @@ export function registerMasterKeyCommands(program: Command): void {
       const database = await openConfiguredDatabase(config);
       try {
         const counts = await keysByVersion(database.db);
-        print(options, { currentVersion: keys.masterKeyVersion, byVersion: counts }, () => `Current version ${keys.masterKeyVersion}; live keys by version: ${JSON.stringify(counts)}`);
+        print(
+          options,
+          { currentVersion: keys.masterKeyVersion, byVersion: counts },
+          () =>
+            `Current version ${keys.masterKeyVersion}; live keys by version: ${JSON.stringify(counts)}`,
+        );
       } finally {
         await database.close();
       }

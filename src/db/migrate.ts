@@ -7,12 +7,16 @@ import { migrations } from './migrations/index.js';
  * PostgreSQL advisory lock, so two processes starting together cannot race and
  * a failed migration leaves the schema as it was.
  */
-function migrator(db: Db): Migrator {
+async function migrator(db: Db): Promise<Migrator> {
+  // Named explicitly: without a schema Kysely looks for its tables in every schema,
+  // and finds another installation's (or another test file's) on a shared server.
+  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
   return new Migrator({
     db,
     provider: { getMigrations: async () => migrations },
     migrationTableName: 'avow_migrations',
     migrationLockTableName: 'avow_migrations_lock',
+    migrationTableSchema: rows[0]?.schema ?? 'public',
   });
 }
 
@@ -21,7 +25,7 @@ export type MigrateOutcome =
   | { ok: false; applied: string[]; failed: string | undefined; error: unknown };
 
 export async function migrateToLatest(db: Db): Promise<MigrateOutcome> {
-  const { error, results = [] } = await migrator(db).migrateToLatest();
+  const { error, results = [] } = await (await migrator(db)).migrateToLatest();
   const applied = results
     .filter((r: MigrationResult) => r.status === 'Success')
     .map((r) => r.migrationName);
@@ -35,7 +39,7 @@ export async function migrateToLatest(db: Db): Promise<MigrateOutcome> {
 export type SchemaStatus = { current: boolean; applied: number; pending: string[] };
 
 export async function schemaStatus(db: Db): Promise<SchemaStatus> {
-  const all = await migrator(db).getMigrations();
+  const all = await (await migrator(db)).getMigrations();
   const pending = all.filter((m) => !m.executedAt).map((m) => m.name);
   return { current: pending.length === 0, applied: all.length - pending.length, pending };
 }

@@ -244,7 +244,113 @@ export type ConsentReceiptRow = {
   issuedAt: Timestamp;
 };
 
+export type RightsRequestRow = {
+  tenantId: string;
+  id: string;
+  type: string;
+  status: string;
+  channel: string;
+  verificationMethod: string | null;
+  subjectId: string | null;
+  identityIndex: Buffer;
+  sealed: Buffer;
+  details: Json<Record<string, unknown>>;
+  registerVersion: string | null;
+  deadline: string;
+  receivedAt: Timestamp;
+  verifiedAt: Timestamp | null;
+  dueAt: Timestamp;
+  pausedAt: Timestamp | null;
+  pausedDays: Generated<number>;
+  extension: string | null;
+  extensionReason: string | null;
+  extendedAt: Timestamp | null;
+  completedAt: Timestamp | null;
+  statusReason: string | null;
+  outcome: Json<Record<string, unknown> | null>;
+  receipt: Json<Record<string, unknown> | null>;
+  remindedAt: Timestamp | null;
+  forwardedAt: Timestamp | null;
+  controllerAnswer: Json<Record<string, unknown> | null>;
+  codeHash: Buffer | null;
+  codeExpiresAt: Timestamp | null;
+  codeAttempts: Generated<number>;
+  createdAt: CreatedAt;
+  updatedAt: Timestamp;
+};
+
+export type RightsRequestEventRow = {
+  tenantId: string;
+  requestId: string;
+  seq: number;
+  at: Timestamp;
+  kind: string;
+  fromStatus: string | null;
+  toStatus: string | null;
+  actor: string;
+  message: string;
+};
+
+export type RightsRequestDownloadRow = {
+  tenantId: string;
+  tokenHash: Buffer;
+  requestId: string;
+  sealed: Buffer | null;
+  bytes: number;
+  expiresAt: Timestamp;
+  downloadedAt: Timestamp | null;
+  createdAt: CreatedAt;
+};
+
+export type ControllerRouteRow = {
+  tenantId: string;
+  webhookUrl: string | null;
+  sealedSecret: Buffer | null;
+  email: string | null;
+  updatedAt: Timestamp;
+};
+
+export type LegalHoldRow = {
+  tenantId: string;
+  id: string;
+  scope: 'tenant' | 'subject' | 'category';
+  target: string | null;
+  reason: string;
+  createdBy: string;
+  createdAt: CreatedAt;
+  releasedAt: Timestamp | null;
+  releasedBy: string | null;
+  releaseReason: string | null;
+};
+
+export type RetentionRunRow = {
+  tenantId: string;
+  id: string;
+  status: 'running' | 'completed' | 'failed';
+  startedBy: string;
+  asOf: Timestamp;
+  registerVersion: string | null;
+  startedAt: Timestamp;
+  finishedAt: Timestamp | null;
+  report: Json<unknown>;
+};
+
+export type RetentionAggregateRow = {
+  tenantId: string;
+  category: string;
+  source: string;
+  period: ColumnType<string, string, string>;
+  records: ColumnType<number, number, number>;
+};
+
 export type DatabaseSchema = {
+  legalHolds: LegalHoldRow;
+  retentionRuns: RetentionRunRow;
+  retentionAggregates: RetentionAggregateRow;
+  rightsRequests: RightsRequestRow;
+  rightsRequestEvents: RightsRequestEventRow;
+  rightsRequestDownloads: RightsRequestDownloadRow;
+  controllerRoutes: ControllerRouteRow;
   consentVisitors: ConsentVisitorRow;
   consentEvents: ConsentEventRow;
   consentState: ConsentStateRow;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { registerSchema } from '../register/register-schema.js';
 import { testRegister } from '../../test/vault/support.js';
+import { registerSchema } from '../register/register-schema.js';
 import { compilePolicy, decide, type SubjectFacts } from './decide.js';
 
 const now = new Date('2026-06-01T00:00:00Z');
@@ -27,7 +27,10 @@ const withCondition = registerSchema.parse({
       name: 'Offers',
       uses: ['marketing.communications'],
       legalBasis: 'legitimate_interests',
-      legitimateInterest: { interest: 'tell customers about offers', balancing: 'expected by customers' },
+      legitimateInterest: {
+        interest: 'tell customers about offers',
+        balancing: 'expected by customers',
+      },
       basisCondition: { when: 'customer_relationship', otherwise: 'consent' },
       categories: ['user.contact.email'],
       subjects: ['customer'],
@@ -41,21 +44,75 @@ const policy = compilePolicy(withCondition, '3');
 describe('decide', () => {
   it('uses the basis condition: legitimate interest for current customers, consent otherwise (Aize)', () => {
     const current = { ...base, relationshipStartedAt: new Date('2025-01-01') };
-    expect(decide(policy, 'sub_1', { subject: current, purpose: null, lastCollected: {} }, 'offers', undefined, now)).toMatchObject({ allowed: true, legalBasis: 'legitimate_interests', registerVersion: '3' });
-    const lead = decide(policy, 'sub_1', { subject: base, purpose: null, lastCollected: {} }, 'offers', undefined, now);
-    expect(lead).toMatchObject({ allowed: false, legalBasis: 'consent', reasons: ['consent_missing'] });
+    expect(
+      decide(
+        policy,
+        'sub_1',
+        { subject: current, purpose: null, lastCollected: {} },
+        'offers',
+        undefined,
+        now,
+      ),
+    ).toMatchObject({ allowed: true, legalBasis: 'legitimate_interests', registerVersion: '3' });
+    const lead = decide(
+      policy,
+      'sub_1',
+      { subject: base, purpose: null, lastCollected: {} },
+      'offers',
+      undefined,
+      now,
+    );
+    expect(lead).toMatchObject({
+      allowed: false,
+      legalBasis: 'consent',
+      reasons: ['consent_missing'],
+    });
   });
 
   it('stops direct marketing on any objection, and covers custom subjects through their parent', () => {
     const prospect = { ...base, kind: 'prospect', relationshipStartedAt: new Date('2025-01-01') };
-    const objected = { consent: null, consentAt: null, objectedAt: new Date('2026-01-01'), restrictedAt: null };
-    expect(decide(policy, 'sub_1', { subject: prospect, purpose: objected, lastCollected: {} }, 'offers', undefined, now).reasons).toEqual(['objected']);
-    expect(decide(policy, 'sub_1', { subject: prospect, purpose: null, lastCollected: {} }, 'offers', undefined, now).allowed).toBe(true);
+    const objected = {
+      consent: null,
+      consentAt: null,
+      objectedAt: new Date('2026-01-01'),
+      restrictedAt: null,
+    };
+    expect(
+      decide(
+        policy,
+        'sub_1',
+        { subject: prospect, purpose: objected, lastCollected: {} },
+        'offers',
+        undefined,
+        now,
+      ).reasons,
+    ).toEqual(['objected']);
+    expect(
+      decide(
+        policy,
+        'sub_1',
+        { subject: prospect, purpose: null, lastCollected: {} },
+        'offers',
+        undefined,
+        now,
+      ).allowed,
+    ).toBe(true);
   });
 
   it('denies a pseudonymised subject the categories it no longer has', () => {
-    const pseudo = { ...base, status: 'pseudonymized' as const, retainedCategories: ['user.financial'] };
-    const out = decide(policy, 'sub_1', { subject: pseudo, purpose: null, lastCollected: {} }, 'service', ['user.financial', 'user.name'], now);
+    const pseudo = {
+      ...base,
+      status: 'pseudonymized' as const,
+      retainedCategories: ['user.financial'],
+    };
+    const out = decide(
+      policy,
+      'sub_1',
+      { subject: pseudo, purpose: null, lastCollected: {} },
+      'service',
+      ['user.financial', 'user.name'],
+      now,
+    );
     expect(out.categories).toEqual([
       { category: 'user.financial', allowed: true, reasons: [] },
       { category: 'user.name', allowed: false, reasons: ['erased'] },
@@ -64,6 +121,15 @@ describe('decide', () => {
 
   it('keeps a restriction off legal-obligation purposes only', () => {
     const restricted = { ...base, restrictedAt: new Date('2026-01-01') };
-    expect(decide(policy, 'sub_1', { subject: restricted, purpose: null, lastCollected: {} }, 'service', undefined, now).reasons).toEqual(['restricted']);
+    expect(
+      decide(
+        policy,
+        'sub_1',
+        { subject: restricted, purpose: null, lastCollected: {} },
+        'service',
+        undefined,
+        now,
+      ).reasons,
+    ).toEqual(['restricted']);
   });
 });

@@ -107,7 +107,11 @@ export function compilePolicy(register: Register | null, version: string | null)
 }
 
 /** True when `key` is one of `keys` or sits under one of them in the taxonomy. */
-export function coveredBy(key: string, keys: readonly string[], parent: (key: string) => string | null): boolean {
+export function coveredBy(
+  key: string,
+  keys: readonly string[],
+  parent: (key: string) => string | null,
+): boolean {
   const seen = new Set<string>();
   for (let at: string | null = key; at !== null && !seen.has(at); at = parent(at)) {
     if (keys.includes(at)) return true;
@@ -117,7 +121,8 @@ export function coveredBy(key: string, keys: readonly string[], parent: (key: st
 }
 
 function conditionHolds(when: string, s: SubjectFacts, now: Date): boolean {
-  const open = (start: Date | null, end: Date | null) => start !== null && start <= now && (end === null || end > now);
+  const open = (start: Date | null, end: Date | null) =>
+    start !== null && start <= now && (end === null || end > now);
   switch (when) {
     case 'customer_relationship':
       return open(s.relationshipStartedAt, s.relationshipEndedAt);
@@ -133,10 +138,17 @@ function conditionHolds(when: string, s: SubjectFacts, now: Date): boolean {
 /** The basis that applies now: the main one, or its fallback when its condition does not hold. */
 export function effectiveBasis(purpose: Purpose, subject: SubjectFacts, now: Date): LegalBasis {
   if (!purpose.basisCondition) return purpose.legalBasis;
-  return conditionHolds(purpose.basisCondition.when, subject, now) ? purpose.legalBasis : purpose.basisCondition.otherwise;
+  return conditionHolds(purpose.basisCondition.when, subject, now)
+    ? purpose.legalBasis
+    : purpose.basisCondition.otherwise;
 }
 
-function triggerTime(trigger: RetentionTrigger, category: string, policy: Policy, state: SubjectState): Date | null {
+function triggerTime(
+  trigger: RetentionTrigger,
+  category: string,
+  policy: Policy,
+  state: SubjectState,
+): Date | null {
   const s = state.subject;
   if (!s) return null;
   switch (trigger) {
@@ -168,14 +180,28 @@ function triggerTime(trigger: RetentionTrigger, category: string, policy: Policy
   }
 }
 
-function ruleApplies(rule: RetentionRule, purpose: Purpose, category: string, policy: Policy): boolean {
+function ruleApplies(
+  rule: RetentionRule,
+  purpose: Purpose,
+  category: string,
+  policy: Policy,
+): boolean {
   const named = rule.key === purpose.retention;
-  const purposeOk = named || (rule.purposes.length > 0 ? rule.purposes.includes(purpose.key) : rule.categories.length > 0);
-  const categoryOk = rule.categories.length === 0 || coveredBy(category, rule.categories, policy.categoryParent);
+  const purposeOk =
+    named ||
+    (rule.purposes.length > 0 ? rule.purposes.includes(purpose.key) : rule.categories.length > 0);
+  const categoryOk =
+    rule.categories.length === 0 || coveredBy(category, rule.categories, policy.categoryParent);
   return purposeOk && categoryOk;
 }
 
-function retentionExpired(purpose: Purpose, category: string, policy: Policy, state: SubjectState, now: Date): boolean {
+function retentionExpired(
+  purpose: Purpose,
+  category: string,
+  policy: Policy,
+  state: SubjectState,
+  now: Date,
+): boolean {
   for (const rule of policy.rules) {
     if (!ruleApplies(rule, purpose, category, policy)) continue;
     const duration = parseDuration(rule.duration);
@@ -191,12 +217,18 @@ function retentionExpired(purpose: Purpose, category: string, policy: Policy, st
 // Art. 18(2): restricted data may still be stored and used for legal claims or
 // obligations; a legal obligation or vital interest purpose is not stopped.
 const survivesRestriction = (basis: LegalBasis, purpose: Purpose) =>
-  basis === 'legal_obligation' || basis === 'vital_interests' || purpose.uses.some((u) => u.startsWith('essential.legal'));
+  basis === 'legal_obligation' ||
+  basis === 'vital_interests' ||
+  purpose.uses.some((u) => u.startsWith('essential.legal'));
 
 // Art. 21: an objection stops legitimate interest and public task purposes, and
 // direct marketing always; the register can mark any other purpose as stopped too.
 const objectionStops = (basis: LegalBasis, purpose: Purpose) =>
-  purpose.directMarketing || purpose.objectionStops || basis === 'legitimate_interests' || basis === 'public_task' || basis === 'consent';
+  purpose.directMarketing ||
+  purpose.objectionStops ||
+  basis === 'legitimate_interests' ||
+  basis === 'public_task' ||
+  basis === 'consent';
 
 export function decide(
   policy: Policy,
@@ -207,7 +239,10 @@ export function decide(
   now: Date,
 ): Decision {
   const purpose = policy.purposes.get(purposeKey);
-  const asked = categories && categories.length > 0 ? [...new Set(categories)] : [...(purpose?.categories ?? [])];
+  const asked =
+    categories && categories.length > 0
+      ? [...new Set(categories)]
+      : [...(purpose?.categories ?? [])];
   const common: DecisionReason[] = [];
   const subject = state.subject;
   let basis: LegalBasis | null = null;
@@ -218,7 +253,8 @@ export function decide(
     common.push('no_legal_basis');
   } else if (subject && common.length === 0) {
     basis = effectiveBasis(purpose, subject, now);
-    if (!coveredBy(subject.kind, purpose.subjects, policy.subjectParent)) common.push('no_legal_basis');
+    if (!coveredBy(subject.kind, purpose.subjects, policy.subjectParent))
+      common.push('no_legal_basis');
     if (basis === 'contract') {
       const ended = subject.contractEndedAt ?? subject.relationshipEndedAt;
       if (ended && ended <= now) common.push('contract_ended');
@@ -228,22 +264,27 @@ export function decide(
       if (ps?.consent === 'withdrawn') common.push('consent_withdrawn');
       else if (ps?.consent !== 'given') common.push('consent_missing');
     }
-    if (ps?.objectedAt && ps.objectedAt <= now && objectionStops(basis, purpose)) common.push('objected');
-    const restricted = (subject.restrictedAt && subject.restrictedAt <= now) || (ps?.restrictedAt && ps.restrictedAt <= now);
+    if (ps?.objectedAt && ps.objectedAt <= now && objectionStops(basis, purpose))
+      common.push('objected');
+    const restricted =
+      (subject.restrictedAt && subject.restrictedAt <= now) ||
+      (ps?.restrictedAt && ps.restrictedAt <= now);
     if (restricted && !survivesRestriction(basis, purpose)) common.push('restricted');
   }
 
   const perCategory = asked.map((category): CategoryDecision => {
     const reasons = [...common];
     if (purpose && subject && !reasons.includes('erased')) {
-      if (!coveredBy(category, purpose.categories, policy.categoryParent)) reasons.push('category_not_in_purpose');
+      if (!coveredBy(category, purpose.categories, policy.categoryParent))
+        reasons.push('category_not_in_purpose');
       if (
         subject.status === 'pseudonymized' &&
         !coveredBy(category, subject.retainedCategories ?? [], policy.categoryParent)
       ) {
         reasons.push('erased');
       }
-      if (retentionExpired(purpose, category, policy, state, now)) reasons.push('retention_expired');
+      if (retentionExpired(purpose, category, policy, state, now))
+        reasons.push('retention_expired');
     }
     return { category, allowed: reasons.length === 0, reasons };
   });
@@ -258,4 +299,17 @@ export function decide(
     legalBasis: basis,
     registerVersion: policy.version,
   };
+}
+
+/** Whether a decision for this purpose reads record collection times (a `collected` retention trigger applies). */
+export function needsCollected(policy: Policy, purposeKey: string): boolean {
+  const purpose = policy.purposes.get(purposeKey);
+  if (!purpose) return false;
+  return policy.rules.some(
+    (rule) =>
+      (rule.trigger === 'collected' || rule.earlierTriggers.includes('collected')) &&
+      (rule.key === purpose.retention ||
+        rule.purposes.includes(purpose.key) ||
+        rule.categories.length > 0),
+  );
 }

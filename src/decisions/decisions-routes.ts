@@ -14,15 +14,24 @@ const decisionReply = z
     purpose: z.string(),
     allowed: z.boolean(),
     reasons: z.array(reason),
-    categories: z.array(z.object({ category: z.string(), allowed: z.boolean(), reasons: z.array(reason) })),
+    categories: z.array(
+      z.object({ category: z.string(), allowed: z.boolean(), reasons: z.array(reason) }),
+    ),
     legalBasis: z.string().nullable(),
     registerVersion: z.string().nullable(),
   })
   .meta({ id: 'Decision' });
 
-const categories = z.array(z.string().min(1).max(200)).max(200).optional().describe('Default: every category of the purpose');
+const categories = z
+  .array(z.string().min(1).max(200))
+  .max(200)
+  .optional()
+  .describe('Default: every category of the purpose');
 
-export function registerDecisionRoutes(app: App, deps: { decisions: DecisionsService; db: Db }): void {
+export function registerDecisionRoutes(
+  app: App,
+  deps: { decisions: DecisionsService; db: Db },
+): void {
   const { decisions, db } = deps;
 
   app.post(
@@ -31,12 +40,24 @@ export function registerDecisionRoutes(app: App, deps: { decisions: DecisionsSer
       config: { access: 'vault:read' },
       schema: {
         tags: ['decisions'],
-        summary: 'May this purpose use these categories of this subject? With reasons and the register version',
-        body: z.object({ subjectId: z.string().min(1).max(200), purpose: z.string().min(1).max(200), categories }).strict(),
+        summary:
+          'May this purpose use these categories of this subject? With reasons and the register version',
+        body: z
+          .object({
+            subjectId: z.string().min(1).max(200),
+            purpose: z.string().min(1).max(200),
+            categories,
+            record: z
+              .boolean()
+              .default(false)
+              .describe('Keep the decision in the audit log (when you act on it)'),
+          })
+          .strict(),
         response: { 200: decisionReply, ...authErrors, 422: errorReply },
       },
     },
-    async (request) => decisions.decide(vaultContext(request, await tenantOf(request, db)), request.body),
+    async (request) =>
+      decisions.decide(vaultContext(request, await tenantOf(request, db)), request.body),
   );
 
   app.post(
@@ -55,14 +76,23 @@ export function registerDecisionRoutes(app: App, deps: { decisions: DecisionsSer
             identities: z.array(identitySchema).max(50_000).optional(),
           })
           .strict()
-          .refine((b) => (b.subjectIds?.length ?? 0) + (b.identities?.length ?? 0) > 0, { message: 'give subjectIds or identities', path: ['subjectIds'] }),
+          .refine((b) => (b.subjectIds?.length ?? 0) + (b.identities?.length ?? 0) > 0, {
+            message: 'give subjectIds or identities',
+            path: ['subjectIds'],
+          }),
         response: {
           200: z.object({
             purpose: z.string(),
             registerVersion: z.string().nullable(),
             allowed: z.number().int(),
             denied: z.number().int(),
-            results: z.array(decisionReply.extend({ index: z.number().int(), identity: z.number().int().optional(), subjectId: z.string().nullable() })),
+            results: z.array(
+              decisionReply.extend({
+                index: z.number().int(),
+                identity: z.number().int().optional(),
+                subjectId: z.string().nullable(),
+              }),
+            ),
           }),
           ...authErrors,
           422: errorReply,
@@ -70,8 +100,17 @@ export function registerDecisionRoutes(app: App, deps: { decisions: DecisionsSer
       },
     },
     async (request) => {
-      const out = await decisions.decideBatch(vaultContext(request, await tenantOf(request, db)), request.body);
-      return { ...out, results: out.results.map((r) => ({ ...r, subjectId: r.subjectId === '' ? null : r.subjectId })) };
+      const out = await decisions.decideBatch(
+        vaultContext(request, await tenantOf(request, db)),
+        request.body,
+      );
+      return {
+        ...out,
+        results: out.results.map((r) => ({
+          ...r,
+          subjectId: r.subjectId === '' ? null : r.subjectId,
+        })),
+      };
     },
   );
 }

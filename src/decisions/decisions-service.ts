@@ -2,11 +2,16 @@ import type { IdentityInput } from '../crypto/blind-index.js';
 import { type BlindIndex, normaliseIdentity } from '../crypto/blind-index.js';
 import type { Db } from '../db/database.js';
 import { AppError, type ErrorDetail, notFound } from '../errors/errors.js';
-import { findSubject, findSubjectIdsByIndex, updateSubject } from '../vault/vault-store.js';
 import type { AuditSeam, VaultContext } from '../vault/vault-service.js';
-import { type Decision, decide } from './decide.js';
+import { findSubject, findSubjectIdsByIndex, updateSubject } from '../vault/vault-store.js';
+import { type Decision, decide, needsCollected } from './decide.js';
 import type { PolicySource } from './policy-source.js';
-import { loadSubjectStates, type PurposeStateChange, setPurposeState, type StoredPurposeState } from './subject-state-store.js';
+import {
+  loadSubjectStates,
+  type PurposeStateChange,
+  type StoredPurposeState,
+  setPurposeState,
+} from './subject-state-store.js';
 
 export type BatchItem = Decision & { index: number };
 
@@ -14,7 +19,13 @@ export type BatchItem = Decision & { index: number };
  * Purpose decisions over HTTP and in process, and the one way other
  * capabilities change the state they read (consent, objection, restriction).
  */
-export function createDecisionsService(deps: { db: Db; policies: PolicySource; blindIndex: BlindIndex; audit: AuditSeam; now?: () => Date }) {
+export function createDecisionsService(deps: {
+  db: Db;
+  policies: PolicySource;
+  blindIndex: BlindIndex;
+  audit: AuditSeam;
+  now?: () => Date;
+}) {
   const { db, policies, blindIndex, audit } = deps;
   const now = deps.now ?? (() => new Date());
 
@@ -22,34 +33,61 @@ export function createDecisionsService(deps: { db: Db; policies: PolicySource; b
     // An unknown purpose is an answer (no_legal_basis), not an error; but a
     // register with no purposes at all means the caller forgot to activate one.
     if (known.size === 0) {
-      throw new AppError('unprocessable', 'This tenant has no active register; activate one (PUT /v1/register) before asking for decisions', {
-        details: [{ path, message: 'no active register' }],
-      });
+      throw new AppError(
+        'unprocessable',
+        'This tenant has no active register; activate one (PUT /v1/register) before asking for decisions',
+        {
+          details: [{ path, message: 'no active register' }],
+        },
+      );
     }
   }
 
-  /** One subject, one purpose; recorded in the audit log as decision.made. */
-  async function decideOne(ctx: VaultContext, input: { subjectId: string; purpose: string; categories?: string[] | undefined }): Promise<Decision> {
+  /**
+   * One subject, one purpose. A decision opens no personal data, so it is not
+   * audited by default (it runs on every send, every page view); pass
+   * `record: true` when the caller acts on it and wants the evidence kept.
+   */
+  async function decideOne(
+    ctx: VaultContext,
+    input: {
+      subjectId: string;
+      purpose: string;
+      categories?: string[] | undefined;
+      record?: boolean | undefined;
+    },
+  ): Promise<Decision> {
     const policy = await policies.current(ctx.tenantId);
     checkPurpose(input.purpose, policy.purposes, 'body.purpose');
-    const states = await loadSubjectStates(db, ctx.tenantId, [input.subjectId], input.purpose);
+    const states = await loadSubjectStates(db, ctx.tenantId, [input.subjectId], input.purpose, {
+      collected: needsCollected(policy, input.purpose),
+    });
     const state = states.get(input.subjectId);
     // Another tenant's subject reads as unknown, never as a 404 that differs from "no such subject".
-    const decision = decide(policy, input.subjectId, state ?? { subject: null, purpose: null, lastCollected: {} }, input.purpose, input.categories, now());
-    if (state) {
-      await db.transaction().execute((tx) => audit.record(tx, {
-        tenantId: ctx.tenantId,
-        actor: ctx.actor,
-        ip: ctx.ip,
-        userAgent: ctx.userAgent,
-        requestId: ctx.requestId,
-        action: 'decision.made',
-        subjectId: input.subjectId,
-        purpose: input.purpose,
-        categories: decision.categories.map((c) => c.category),
-        outcome: decision.allowed ? 'success' : 'denied',
-        payload: { allowed: decision.allowed, reasons: decision.reasons },
-      }));
+    const decision = decide(
+      policy,
+      input.subjectId,
+      state ?? { subject: null, purpose: null, lastCollected: {} },
+      input.purpose,
+      input.categories,
+      now(),
+    );
+    if (state && input.record) {
+      await db.transaction().execute((tx) =>
+        audit.record(tx, {
+          tenantId: ctx.tenantId,
+          actor: ctx.actor,
+          ip: ctx.ip,
+          userAgent: ctx.userAgent,
+          requestId: ctx.requestId,
+          action: 'decision.made',
+          subjectId: input.subjectId,
+          purpose: input.purpose,
+          categories: decision.categories.map((c) => c.category),
+          outcome: decision.allowed ? 'success' : 'denied',
+          payload: { allowed: decision.allowed, reasons: decision.reasons },
+        }),
+      );
     }
     return decision;
   }
@@ -60,8 +98,19 @@ export function createDecisionsService(deps: { db: Db; policies: PolicySource; b
    */
   async function decideBatch(
     ctx: VaultContext,
-    input: { purpose: string; categories?: string[] | undefined; subjectIds?: string[] | undefined; identities?: IdentityInput[] | undefined },
-  ): Promise<{ purpose: string; registerVersion: string | null; allowed: number; denied: number; results: (BatchItem & { identity?: number })[] }> {
+    input: {
+      purpose: string;
+      categories?: string[] | undefined;
+      subjectIds?: string[] | undefined;
+      identities?: IdentityInput[] | undefined;
+    },
+  ): Promise<{
+    purpose: string;
+    registerVersion: string | null;
+    allowed: number;
+    denied: number;
+    results: (BatchItem & { identity?: number })[];
+  }> {
     const policy = await policies.current(ctx.tenantId);
     checkPurpose(input.purpose, policy.purposes, 'body.purpose');
     const ids = [...(input.subjectIds ?? [])];
@@ -70,54 +119,102 @@ export function createDecisionsService(deps: { db: Db; policies: PolicySource; b
       const details: ErrorDetail[] = [];
       const normalised = input.identities.map((identity, i) => {
         const result = normaliseIdentity(identity);
-        if (!result.ok) details.push({ path: `body.identities.${i}.value`, message: result.message });
+        if (!result.ok)
+          details.push({ path: `body.identities.${i}.value`, message: result.message });
         return result.ok ? result.identity : null;
       });
-      if (details.length > 0) throw new AppError('validation_failed', 'An identity is not valid', { details });
-      const indexes = await Promise.all(normalised.map((n) => (n ? blindIndex.compute(ctx.tenantId, n) : Buffer.alloc(0))));
+      if (details.length > 0)
+        throw new AppError('validation_failed', 'An identity is not valid', { details });
+      const indexes = await Promise.all(
+        normalised.map((n) => (n ? blindIndex.compute(ctx.tenantId, n) : Buffer.alloc(0))),
+      );
       const found = await findSubjectIdsByIndex(db, ctx.tenantId, indexes);
       for (const index of indexes) fromIdentities.push(found.get(index.toString('hex')) ?? null);
     }
     const all = [...ids, ...fromIdentities.filter((id): id is string => id !== null)];
-    const states = await loadSubjectStates(db, ctx.tenantId, all, input.purpose);
+    const states = await loadSubjectStates(db, ctx.tenantId, all, input.purpose, {
+      collected: needsCollected(policy, input.purpose),
+    });
     const at = now();
     const empty = { subject: null, purpose: null, lastCollected: {} };
     const results: (BatchItem & { identity?: number })[] = [];
     ids.forEach((id, index) => {
-      results.push({ index, ...decide(policy, id, states.get(id) ?? empty, input.purpose, input.categories, at) });
+      results.push({
+        index,
+        ...decide(policy, id, states.get(id) ?? empty, input.purpose, input.categories, at),
+      });
     });
     fromIdentities.forEach((id, i) => {
       const index = ids.length + i;
-      results.push({ index, identity: i, ...decide(policy, id ?? '', id ? (states.get(id) ?? empty) : empty, input.purpose, input.categories, at) });
+      results.push({
+        index,
+        identity: i,
+        ...decide(
+          policy,
+          id ?? '',
+          id ? (states.get(id) ?? empty) : empty,
+          input.purpose,
+          input.categories,
+          at,
+        ),
+      });
     });
     const allowed = results.filter((r) => r.allowed).length;
-    await db.transaction().execute((tx) => audit.record(tx, {
-      tenantId: ctx.tenantId,
-      actor: ctx.actor,
-      ip: ctx.ip,
-      userAgent: ctx.userAgent,
-      requestId: ctx.requestId,
-      action: 'decision.made',
+    await db.transaction().execute((tx) =>
+      audit.record(tx, {
+        tenantId: ctx.tenantId,
+        actor: ctx.actor,
+        ip: ctx.ip,
+        userAgent: ctx.userAgent,
+        requestId: ctx.requestId,
+        action: 'decision.made',
+        purpose: input.purpose,
+        outcome: 'success',
+        payload: {
+          allowed: allowed === results.length,
+          reasons: [`batch of ${results.length}: ${allowed} allowed`],
+        },
+      }),
+    );
+    return {
       purpose: input.purpose,
-      outcome: 'success',
-      payload: { allowed: allowed === results.length, reasons: [`batch of ${results.length}: ${allowed} allowed`] },
-    }));
-    return { purpose: input.purpose, registerVersion: policy.version, allowed, denied: results.length - allowed, results };
+      registerVersion: policy.version,
+      allowed,
+      denied: results.length - allowed,
+      results,
+    };
   }
 
   /**
    * The consent ledger and rights requests set state here, inside their own
    * transaction (pass it as `tx`), after writing their own events.
    */
-  async function setState(tx: Db, tenantId: string, subjectId: string, purpose: string, change: PurposeStateChange): Promise<StoredPurposeState> {
+  async function setState(
+    tx: Db,
+    tenantId: string,
+    subjectId: string,
+    purpose: string,
+    change: PurposeStateChange,
+  ): Promise<StoredPurposeState> {
     const subject = await findSubject(tx, tenantId, subjectId);
     if (!subject) throw notFound('Subject');
     return setPurposeState(tx, tenantId, subjectId, purpose, change, now());
   }
 
   /** Art. 18 restriction of all processing for a subject (null lifts it). */
-  async function setRestriction(tx: Db, tenantId: string, subjectId: string, restriction: { at: Date; ground: string } | null): Promise<void> {
-    const updated = await updateSubject(tx, tenantId, subjectId, { restrictedAt: restriction?.at ?? null, restrictionGround: restriction?.ground ?? null }, now());
+  async function setRestriction(
+    tx: Db,
+    tenantId: string,
+    subjectId: string,
+    restriction: { at: Date; ground: string } | null,
+  ): Promise<void> {
+    const updated = await updateSubject(
+      tx,
+      tenantId,
+      subjectId,
+      { restrictedAt: restriction?.at ?? null, restrictionGround: restriction?.ground ?? null },
+      now(),
+    );
     if (!updated) throw notFound('Subject');
   }
 

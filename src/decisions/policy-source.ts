@@ -5,7 +5,9 @@ import { compilePolicy, type Policy } from './decide.js';
 
 /** The register capability's active version, as decisions and the vault read it. */
 export type ActiveRegister = { version: string | number; register: Register };
-export type RegisterReader = { getActiveRegister: (tenantId: string) => Promise<ActiveRegister | null> };
+export type RegisterReader = {
+  getActiveRegister: (tenantId: string) => Promise<ActiveRegister | null>;
+};
 
 export type PolicySource = { current: (tenantId: string) => Promise<Policy> };
 
@@ -14,7 +16,11 @@ export type PolicySource = { current: (tenantId: string) => Promise<Policy> };
  * second, so the compiled form is kept for `ttlMs`: a newly activated register
  * applies within that time (immediately after `forget`).
  */
-export function createPolicySource(deps: { registers: RegisterReader; ttlMs?: number; now?: () => number }) {
+export function createPolicySource(deps: {
+  registers: RegisterReader;
+  ttlMs?: number;
+  now?: () => number;
+}) {
   const ttl = deps.ttlMs ?? 2000;
   const now = deps.now ?? Date.now;
   const cache = new Map<string, { policy: Promise<Policy>; until: number }>();
@@ -22,9 +28,13 @@ export function createPolicySource(deps: { registers: RegisterReader; ttlMs?: nu
     current(tenantId: string): Promise<Policy> {
       const hit = cache.get(tenantId);
       if (hit && hit.until > now()) return hit.policy;
-      const policy = deps.registers.getActiveRegister(tenantId).then((active) =>
-        active ? compilePolicy(active.register, String(active.version)) : compilePolicy(null, null),
-      );
+      const policy = deps.registers
+        .getActiveRegister(tenantId)
+        .then((active) =>
+          active
+            ? compilePolicy(active.register, String(active.version))
+            : compilePolicy(null, null),
+        );
       cache.set(tenantId, { policy, until: now() + ttl });
       policy.catch(() => cache.delete(tenantId));
       return policy;

@@ -1,6 +1,6 @@
 import type { Db } from '../db/database.js';
 import { anyOf, findSubjects, lastCollectedByCategory } from '../vault/vault-store.js';
-import type { ConsentState, PurposeState, SubjectState } from './decide.js';
+import type { ConsentState, PurposeState, SubjectFacts, SubjectState } from './decide.js';
 
 /**
  * subject_purpose_state: the current consent, objection and restriction per
@@ -52,12 +52,18 @@ export async function setPurposeState(
   return db
     .insertInto('subjectPurposeState')
     .values({ tenantId, subjectId, purpose, ...change, updatedAt: at })
-    .onConflict((oc) => oc.columns(['tenantId', 'subjectId', 'purpose']).doUpdateSet({ ...change, updatedAt: at }))
+    .onConflict((oc) =>
+      oc.columns(['tenantId', 'subjectId', 'purpose']).doUpdateSet({ ...change, updatedAt: at }),
+    )
     .returning(columns)
     .executeTakeFirstOrThrow();
 }
 
-export async function listPurposeStates(db: Db, tenantId: string, subjectId: string): Promise<StoredPurposeState[]> {
+export async function listPurposeStates(
+  db: Db,
+  tenantId: string,
+  subjectId: string,
+): Promise<StoredPurposeState[]> {
   return db
     .selectFrom('subjectPurposeState')
     .select(columns)
@@ -67,8 +73,16 @@ export async function listPurposeStates(db: Db, tenantId: string, subjectId: str
     .execute();
 }
 
-export async function deletePurposeStates(db: Db, tenantId: string, subjectId: string): Promise<void> {
-  await db.deleteFrom('subjectPurposeState').where('tenantId', '=', tenantId).where('subjectId', '=', subjectId).execute();
+export async function deletePurposeStates(
+  db: Db,
+  tenantId: string,
+  subjectId: string,
+): Promise<void> {
+  await db
+    .deleteFrom('subjectPurposeState')
+    .where('tenantId', '=', tenantId)
+    .where('subjectId', '=', subjectId)
+    .execute();
 }
 
 /**
@@ -80,8 +94,11 @@ export async function loadSubjectStates(
   tenantId: string,
   subjectIds: readonly string[],
   purpose: string,
+  options: { collected?: boolean } = {},
 ): Promise<Map<string, SubjectState>> {
   const unique = [...new Set(subjectIds)];
+  if (unique.length === 1 && options.collected === false)
+    return loadOne(db, tenantId, unique[0] as string, purpose);
   const [subjects, states, collected] = await Promise.all([
     findSubjects(db, tenantId, unique),
     unique.length === 0
@@ -93,7 +110,9 @@ export async function loadSubjectStates(
           .where('purpose', '=', purpose)
           .where('subjectId', '=', anyOf(unique))
           .execute(),
-    lastCollectedByCategory(db, tenantId, unique),
+    options.collected === false
+      ? Promise.resolve(new Map<string, Record<string, Date>>())
+      : lastCollectedByCategory(db, tenantId, unique),
   ]);
   const byId = new Map(states.map((s) => [s.subjectId, s]));
   const out = new Map<string, SubjectState>();
@@ -102,10 +121,71 @@ export async function loadSubjectStates(
     out.set(subject.id, {
       subject,
       purpose: state
-        ? { consent: state.consent, consentAt: state.consentAt, objectedAt: state.objectedAt, restrictedAt: state.restrictedAt }
+        ? {
+            consent: state.consent,
+            consentAt: state.consentAt,
+            objectedAt: state.objectedAt,
+            restrictedAt: state.restrictedAt,
+          }
         : null,
       lastCollected: collected.get(subject.id) ?? {},
     });
   }
+  return out;
+}
+
+/** One subject without `collected` retention triggers: a single statement. */
+async function loadOne(
+  db: Db,
+  tenantId: string,
+  subjectId: string,
+  purpose: string,
+): Promise<Map<string, SubjectState>> {
+  const row = await db
+    .selectFrom('subjects as s')
+    .leftJoin('subjectPurposeState as p', (join) =>
+      join
+        .onRef('p.tenantId', '=', 's.tenantId')
+        .onRef('p.subjectId', '=', 's.id')
+        .on('p.purpose', '=', purpose),
+    )
+    .select([
+      's.id',
+      's.kind',
+      's.status',
+      's.retainedCategories',
+      's.restrictedAt',
+      's.lastActivityAt',
+      's.relationshipStartedAt',
+      's.relationshipEndedAt',
+      's.contractEndedAt',
+      's.roleEndedAt',
+      's.accountDeletedAt',
+      'p.consent',
+      'p.consentAt',
+      'p.objectedAt',
+      'p.restrictedAt as purposeRestrictedAt',
+      'p.purpose',
+    ])
+    .where('s.tenantId', '=', tenantId)
+    .where('s.id', '=', subjectId)
+    .executeTakeFirst();
+  const out = new Map<string, SubjectState>();
+  if (!row) return out;
+  const {
+    consent,
+    consentAt,
+    objectedAt,
+    purposeRestrictedAt,
+    purpose: statePurpose,
+    ...subject
+  } = row;
+  out.set(subjectId, {
+    subject: { ...subject, status: subject.status as SubjectFacts['status'] },
+    purpose: statePurpose
+      ? { consent, consentAt, objectedAt, restrictedAt: purposeRestrictedAt }
+      : null,
+    lastCollected: {},
+  });
   return out;
 }

@@ -9,6 +9,8 @@ const prefixes = {
   apiKey: 'key',
   httpRequest: 'rid',
   rightsRequest: 'req',
+  requestReceipt: 'rrc',
+  webhookMessage: 'msg',
   mail: 'mail',
   registerVersion: 'rv',
   auditEvent: 'evt',
@@ -20,6 +22,8 @@ const prefixes = {
   consentEvent: 'cev',
   visitor: 'vis',
   receipt: 'rcp',
+  legalHold: 'hold',
+  retentionRun: 'ret',
 } as const;
 
 export type IdKind = keyof typeof prefixes;

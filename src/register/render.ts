@@ -55,7 +55,7 @@ function blockHtml(block: Block): string {
             `    <tr>${row.map((cell, i) => (i === 0 ? `<th scope="row">${inlineHtml(cell)}</th>` : `<td>${inlineHtml(cell)}</td>`)).join('')}</tr>`,
         )
         .join('\n');
-      return `<div class="table"><table>\n  <caption>${escapeHtml(block.caption)}</caption>\n  <thead><tr>${head}</tr></thead>\n  <tbody>\n${rows}\n  </tbody>\n</table></div>`;
+      return `<div class="table" role="region" aria-label="${escapeHtml(block.caption)}" tabindex="0"><table>\n  <caption>${escapeHtml(block.caption)}</caption>\n  <thead><tr>${head}</tr></thead>\n  <tbody>\n${rows}\n  </tbody>\n</table></div>`;
     }
   }
 }

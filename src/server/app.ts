@@ -9,6 +9,10 @@ import { createAuditService } from '../audit/audit-service.js';
 import { createBlindIndex } from '../crypto/blind-index.js';
 import { registerConsentPublicRoutes } from '../consent/consent-public-routes.js';
 import { registerConsentRoutes } from '../consent/consent-routes.js';
+import { createRequestJobs } from '../requests/requests-jobs.js';
+import { registerRequestPublicRoutes } from '../requests/requests-public-routes.js';
+import { registerRequestRoutes } from '../requests/requests-routes.js';
+import { createRequestsService } from '../requests/requests-service.js';
 import { createConsentService } from '../consent/consent-service.js';
 import { registerDecisionRoutes } from '../decisions/decisions-routes.js';
 import { createDecisionsService } from '../decisions/decisions-service.js';
@@ -30,6 +34,9 @@ import { createJobRunner, type JobDefinition } from '../jobs/jobs.js';
 import { registerJobRoutes } from '../jobs/jobs-routes.js';
 import { registerTenantRoutes } from '../tenancy/tenants-routes.js';
 import { createTenantService } from '../tenancy/tenants-service.js';
+import { createRetentionJobs } from '../retention/retention-jobs.js';
+import { registerRetentionRoutes } from '../retention/retention-routes.js';
+import { createRetentionService } from '../retention/retention-service.js';
 
 /**
  * The composition root: the one place that builds every service from its
@@ -88,7 +95,9 @@ export function createServices(options: AvowOptions) {
   const vault = createVaultService({ db, subjectKeys, blindIndex, audit, policies });
   const decisions = createDecisionsService({ db, policies, blindIndex, audit });
   const consent = createConsentService({ db, keyring, audit, registers: register, publicUrl: options.publicUrl });
-  return { keyring, subjectKeys, mailer, audit, tenants, register, apiKeys, jobs, blindIndex, policies, vault, decisions, consent };
+  const retention = createRetentionService({ db, policies, audit, vault });
+  const requests = createRequestsService({ db, keyring, blindIndex, mailer, audit, register, policies, tenants, jobs, vault, decisions, consent, logger: options.logger, publicUrl: options.publicUrl });
+  return { keyring, subjectKeys, mailer, audit, tenants, register, apiKeys, jobs, blindIndex, policies, vault, decisions, consent, retention, requests };
 }
 
 export type Services = ReturnType<typeof createServices>;
@@ -99,7 +108,10 @@ export type Services = ReturnType<typeof createServices>;
  * with `...createXJobs(services)` (each a `defineJob(...)`).
  */
 export function jobDefinitions(_services: Services): JobDefinition[] {
-  return [];
+  return [
+    ...createRetentionJobs({ jobs: _services.jobs, retention: _services.retention, policies: _services.policies, audit: _services.audit }),
+    ...createRequestJobs(_services.requests),
+  ];
 }
 
 /** Registers every job and starts the queue; `work: false` only sends (AVOW_WORKER=false). */
@@ -128,6 +140,9 @@ export async function createAvow(options: AvowOptions): Promise<{ app: App; serv
   registerDecisionRoutes(app, { decisions: services.decisions, db: options.database.db });
   registerConsentRoutes(app, { consent: services.consent, db: options.database.db });
   await registerConsentPublicRoutes(app, { consent: services.consent });
+  registerRequestRoutes(app, { requests: services.requests, db: options.database.db });
+  await registerRequestPublicRoutes(app, { requests: services.requests, register: services.register });
+  registerRetentionRoutes(app, { retention: services.retention, db: options.database.db });
 
   await startJobs(services, { work: options.worker ?? true });
   // Closing the app stops the worker gracefully: running jobs finish first.

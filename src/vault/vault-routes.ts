@@ -12,7 +12,12 @@ export const identitySchema = z
   .object({
     kind: z.enum(identityKinds),
     value: z.string().min(1).max(500),
-    type: z.string().min(1).max(64).optional().describe('For kind external: the system the id belongs to'),
+    type: z
+      .string()
+      .min(1)
+      .max(64)
+      .optional()
+      .describe('For kind external: the system the id belongs to'),
   })
   .strict()
   .meta({ id: 'Identity' });
@@ -25,12 +30,25 @@ const sourceSchema = z
   ])
   .meta({ id: 'RecordSource' });
 
-const sourceInput = z.union([z.enum(['subject', 'contracting_party', 'automatic']).transform((type) => ({ type })), sourceSchema]);
+const sourceInput = z.union([
+  z.enum(['subject', 'contracting_party', 'automatic']).transform((type) => ({ type })),
+  sourceSchema,
+]);
 
-const valueSchema = z.union([z.string().max(100_000), z.number(), z.boolean(), z.record(z.string(), z.unknown()), z.array(z.unknown())]);
+const valueSchema = z.union([
+  z.string().max(100_000),
+  z.number(),
+  z.boolean(),
+  z.record(z.string(), z.unknown()),
+  z.array(z.unknown()),
+]);
 
-const subjectParams = z.object({ subjectId: z.string().regex(idPattern('subject'), 'must be a subject id (sub_...)') });
-const recordParams = subjectParams.extend({ recordId: z.string().regex(idPattern('record'), 'must be a record id (rec_...)') });
+const subjectParams = z.object({
+  subjectId: z.string().regex(idPattern('subject'), 'must be a subject id (sub_...)'),
+});
+const recordParams = subjectParams.extend({
+  recordId: z.string().regex(idPattern('record'), 'must be a record id (rec_...)'),
+});
 
 const subjectReply = z
   .object({
@@ -67,9 +85,15 @@ const recordMeta = z
   })
   .meta({ id: 'RecordMeta' });
 
-const recordReply = recordMeta.extend({ value: z.unknown(), source: sourceSchema }).meta({ id: 'Record' });
+const recordReply = recordMeta
+  .extend({ value: z.unknown(), source: sourceSchema })
+  .meta({ id: 'Record' });
 
-const categoryDecision = z.object({ category: z.string(), allowed: z.boolean(), reasons: z.array(z.string()) });
+const categoryDecision = z.object({
+  category: z.string(),
+  allowed: z.boolean(),
+  reasons: z.array(z.string()),
+});
 
 const timestampsBody = z
   .object({
@@ -93,13 +117,17 @@ const newRecord = z
   })
   .strict();
 
-export function vaultContext(request: Parameters<typeof auditContextFrom>[0], tenantId: string): VaultContext {
+export function vaultContext(
+  request: Parameters<typeof auditContextFrom>[0],
+  tenantId: string,
+): VaultContext {
   return { ...auditContextFrom(request), tenantId };
 }
 
 export function registerVaultRoutes(app: App, deps: { vault: VaultService; db: Db }): void {
   const { vault, db } = deps;
-  const ctx = async (request: Parameters<typeof auditContextFrom>[0]) => vaultContext(request, await tenantOf(request, db));
+  const ctx = async (request: Parameters<typeof auditContextFrom>[0]) =>
+    vaultContext(request, await tenantOf(request, db));
 
   app.post(
     '/v1/subjects',
@@ -108,8 +136,19 @@ export function registerVaultRoutes(app: App, deps: { vault: VaultService; db: D
       schema: {
         tags: ['vault'],
         summary: 'Find the subject these identities belong to, or create it',
-        body: z.object({ kind: z.string().min(1).max(200).describe('A data subject key of the register'), identities: z.array(identitySchema).max(50).default([]) }).strict(),
-        response: { 200: z.object({ created: z.boolean(), subject: subjectReply }), 201: z.object({ created: z.boolean(), subject: subjectReply }), ...authErrors, 409: errorReply, 410: errorReply },
+        body: z
+          .object({
+            kind: z.string().min(1).max(200).describe('A data subject key of the register'),
+            identities: z.array(identitySchema).max(50).default([]),
+          })
+          .strict(),
+        response: {
+          200: z.object({ created: z.boolean(), subject: subjectReply }),
+          201: z.object({ created: z.boolean(), subject: subjectReply }),
+          ...authErrors,
+          409: errorReply,
+          410: errorReply,
+        },
       },
     },
     async (request, reply) => {
@@ -123,7 +162,12 @@ export function registerVaultRoutes(app: App, deps: { vault: VaultService; db: D
     {
       // POST, so an identity never sits in a URL or an access log.
       config: { access: 'vault:read' },
-      schema: { tags: ['vault'], summary: 'Find a subject by one identity', body: identitySchema, response: { 200: subjectReply, ...authErrors } },
+      schema: {
+        tags: ['vault'],
+        summary: 'Find a subject by one identity',
+        body: identitySchema,
+        response: { 200: subjectReply, ...authErrors },
+      },
     },
     async (request) => vault.lookup(await ctx(request), request.body),
   );
@@ -141,8 +185,23 @@ export function registerVaultRoutes(app: App, deps: { vault: VaultService; db: D
             subject: subjectReply,
             identityKinds: z.array(z.string()),
             records: z.array(recordMeta),
-            purposeStates: z.array(z.object({ purpose: z.string(), consent: z.string().nullable(), consentAt: timestamp.nullable(), objectedAt: timestamp.nullable(), restrictedAt: timestamp.nullable() })),
-            merges: z.array(z.object({ id: z.string(), fromSubjectId: z.string(), intoSubjectId: z.string(), mergedAt: timestamp })),
+            purposeStates: z.array(
+              z.object({
+                purpose: z.string(),
+                consent: z.string().nullable(),
+                consentAt: timestamp.nullable(),
+                objectedAt: timestamp.nullable(),
+                restrictedAt: timestamp.nullable(),
+              }),
+            ),
+            merges: z.array(
+              z.object({
+                id: z.string(),
+                fromSubjectId: z.string(),
+                intoSubjectId: z.string(),
+                mergedAt: timestamp,
+              }),
+            ),
           }),
           ...authErrors,
         },
@@ -155,7 +214,13 @@ export function registerVaultRoutes(app: App, deps: { vault: VaultService; db: D
     '/v1/subjects/:subjectId',
     {
       config: { access: 'vault:write' },
-      schema: { tags: ['vault'], summary: 'Set the kind or the timestamps retention reads (null clears one)', params: subjectParams, body: timestampsBody, response: { 200: subjectReply, ...authErrors, 410: errorReply } },
+      schema: {
+        tags: ['vault'],
+        summary: 'Set the kind or the timestamps retention reads (null clears one)',
+        params: subjectParams,
+        body: timestampsBody,
+        response: { 200: subjectReply, ...authErrors, 410: errorReply },
+      },
     },
     async (request) => vault.update(await ctx(request), request.params.subjectId, request.body),
   );
@@ -164,18 +229,49 @@ export function registerVaultRoutes(app: App, deps: { vault: VaultService; db: D
     '/v1/subjects/:subjectId/identities',
     {
       config: { access: 'vault:write' },
-      schema: { tags: ['vault'], summary: 'Add identities to a subject', params: subjectParams, body: z.object({ identities: z.array(identitySchema).min(1).max(50) }).strict(), response: { 200: z.object({ added: z.number().int() }), ...authErrors, 409: errorReply, 410: errorReply } },
+      schema: {
+        tags: ['vault'],
+        summary: 'Add identities to a subject',
+        params: subjectParams,
+        body: z.object({ identities: z.array(identitySchema).min(1).max(50) }).strict(),
+        response: {
+          200: z.object({ added: z.number().int() }),
+          ...authErrors,
+          409: errorReply,
+          410: errorReply,
+        },
+      },
     },
-    async (request) => vault.addIdentities(await ctx(request), request.params.subjectId, request.body.identities),
+    async (request) =>
+      vault.addIdentities(await ctx(request), request.params.subjectId, request.body.identities),
   );
 
   app.post(
     '/v1/subjects/:subjectId/records',
     {
       config: { access: 'vault:write' },
-      schema: { tags: ['vault'], summary: 'Store personal data by register category', params: subjectParams, body: z.object({ records: z.array(newRecord).min(1).max(1000) }).strict(), response: { 201: z.object({ records: z.array(recordMeta) }), ...authErrors, 410: errorReply } },
+      schema: {
+        tags: ['vault'],
+        summary: 'Store personal data by register category',
+        params: subjectParams,
+        body: z.object({ records: z.array(newRecord).min(1).max(1000) }).strict(),
+        response: {
+          201: z.object({ records: z.array(recordMeta) }),
+          ...authErrors,
+          410: errorReply,
+        },
+      },
     },
-    async (request, reply) => reply.status(201).send({ records: await vault.writeRecords(await ctx(request), request.params.subjectId, request.body.records) }),
+    async (request, reply) =>
+      reply
+        .status(201)
+        .send({
+          records: await vault.writeRecords(
+            await ctx(request),
+            request.params.subjectId,
+            request.body.records,
+          ),
+        }),
   );
 
   app.patch(
@@ -186,11 +282,23 @@ export function registerVaultRoutes(app: App, deps: { vault: VaultService; db: D
         tags: ['vault'],
         summary: 'Rectify a record; the earlier value is kept (encrypted) with who, when and why',
         params: recordParams,
-        body: z.object({ value: valueSchema, reason: z.string().trim().min(1).max(2000), source: sourceInput.optional() }).strict(),
+        body: z
+          .object({
+            value: valueSchema,
+            reason: z.string().trim().min(1).max(2000),
+            source: sourceInput.optional(),
+          })
+          .strict(),
         response: { 200: recordMeta, ...authErrors, 410: errorReply },
       },
     },
-    async (request) => vault.rectify(await ctx(request), request.params.subjectId, request.params.recordId, request.body),
+    async (request) =>
+      vault.rectify(
+        await ctx(request),
+        request.params.subjectId,
+        request.params.recordId,
+        request.body,
+      ),
   );
 
   app.get(
@@ -201,13 +309,28 @@ export function registerVaultRoutes(app: App, deps: { vault: VaultService; db: D
         tags: ['vault'],
         summary: 'Read a subject’s data for one purpose: only what that purpose may use',
         params: subjectParams,
-        querystring: z.object({ purpose: z.string().min(1).max(200).describe('Required: there is no read without a purpose') }).strict(),
+        querystring: z
+          .object({
+            purpose: z
+              .string()
+              .min(1)
+              .max(200)
+              .describe('Required: there is no read without a purpose'),
+          })
+          .strict(),
         response: {
           200: z.object({
             subjectId: z.string(),
             purpose: z.string(),
             registerVersion: z.string().nullable(),
-            identities: z.array(z.object({ kind: z.string(), type: z.string().optional(), value: z.string(), category: z.string() })),
+            identities: z.array(
+              z.object({
+                kind: z.string(),
+                type: z.string().optional(),
+                value: z.string(),
+                category: z.string(),
+              }),
+            ),
             records: z.array(recordReply),
             withheld: z.array(categoryDecision),
           }),
@@ -216,7 +339,8 @@ export function registerVaultRoutes(app: App, deps: { vault: VaultService; db: D
         },
       },
     },
-    async (request) => vault.readForPurpose(await ctx(request), request.params.subjectId, request.query.purpose),
+    async (request) =>
+      vault.readForPurpose(await ctx(request), request.params.subjectId, request.query.purpose),
   );
 
   app.post(
@@ -227,11 +351,24 @@ export function registerVaultRoutes(app: App, deps: { vault: VaultService; db: D
         tags: ['vault'],
         summary: 'Erase a subject: destroy its data key and delete its rows',
         params: subjectParams,
-        body: z.object({ rightsRequestId: z.string().max(200).optional() }).strict().optional(),
-        response: { 200: z.object({ subjectId: z.string(), erasedAt: timestamp, records: z.number().int(), identities: z.number().int(), history: z.number().int() }), ...authErrors },
+        body: z
+          .object({ rightsRequestId: z.string().max(200).optional() })
+          .strict()
+          .optional(),
+        response: {
+          200: z.object({
+            subjectId: z.string(),
+            erasedAt: timestamp,
+            records: z.number().int(),
+            identities: z.number().int(),
+            history: z.number().int(),
+          }),
+          ...authErrors,
+        },
       },
     },
-    async (request) => vault.erase(await ctx(request), request.params.subjectId, request.body ?? {}),
+    async (request) =>
+      vault.erase(await ctx(request), request.params.subjectId, request.body ?? {}),
   );
 
   app.post(
@@ -242,15 +379,29 @@ export function registerVaultRoutes(app: App, deps: { vault: VaultService; db: D
         tags: ['vault'],
         summary: 'Pseudonymise a subject: drop identities, keep what the register keeps',
         params: subjectParams,
-        body: z.object({ keepCategories: z.array(z.string().min(1).max(200)).max(200).optional(), rightsRequestId: z.string().max(200).optional() }).strict().optional(),
+        body: z
+          .object({
+            keepCategories: z.array(z.string().min(1).max(200)).max(200).optional(),
+            rightsRequestId: z.string().max(200).optional(),
+          })
+          .strict()
+          .optional(),
         response: {
-          200: z.object({ subjectId: z.string(), pseudonym: z.string(), pseudonymizedAt: timestamp, identities: z.number().int(), recordsDeleted: z.number().int(), retained: z.array(z.object({ category: z.string(), reason: z.string() })) }),
+          200: z.object({
+            subjectId: z.string(),
+            pseudonym: z.string(),
+            pseudonymizedAt: timestamp,
+            identities: z.number().int(),
+            recordsDeleted: z.number().int(),
+            retained: z.array(z.object({ category: z.string(), reason: z.string() })),
+          }),
           ...authErrors,
           410: errorReply,
         },
       },
     },
-    async (request) => vault.pseudonymize(await ctx(request), request.params.subjectId, request.body ?? {}),
+    async (request) =>
+      vault.pseudonymize(await ctx(request), request.params.subjectId, request.body ?? {}),
   );
 
   app.post(
@@ -260,8 +411,22 @@ export function registerVaultRoutes(app: App, deps: { vault: VaultService; db: D
       schema: {
         tags: ['vault'],
         summary: 'Merge two subjects found to be one person (from is folded into into)',
-        body: z.object({ from: subjectParams.shape.subjectId, into: subjectParams.shape.subjectId }).strict(),
-        response: { 200: z.object({ mergeId: z.string(), from: z.string(), into: z.string(), identitiesMoved: z.number().int(), recordsMoved: z.number().int(), mergedAt: timestamp }), ...authErrors, 409: errorReply, 410: errorReply },
+        body: z
+          .object({ from: subjectParams.shape.subjectId, into: subjectParams.shape.subjectId })
+          .strict(),
+        response: {
+          200: z.object({
+            mergeId: z.string(),
+            from: z.string(),
+            into: z.string(),
+            identitiesMoved: z.number().int(),
+            recordsMoved: z.number().int(),
+            mergedAt: timestamp,
+          }),
+          ...authErrors,
+          409: errorReply,
+          410: errorReply,
+        },
       },
     },
     async (request) => vault.merge(await ctx(request), request.body.from, request.body.into),

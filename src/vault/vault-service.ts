@@ -79,7 +79,9 @@ export type VaultRecord = {
   updatedAt: Date;
 };
 
-export type RecordMeta = Omit<VaultRecord, 'value' | 'source'> & { source: { type: RecordSource['type'] } };
+export type RecordMeta = Omit<VaultRecord, 'value' | 'source'> & {
+  source: { type: RecordSource['type'] };
+};
 
 export type Identity = NormalisedIdentity & { category: string };
 
@@ -97,7 +99,8 @@ const recordAad = (tenantId: string, subjectId: string, recordId: string, versio
   `avow/vault/record/${tenantId}/${subjectId}/${recordId}/${version}`;
 const reasonAad = (tenantId: string, subjectId: string, recordId: string, version: number) =>
   `avow/vault/rectification/${tenantId}/${subjectId}/${recordId}/${version}`;
-const identityAad = (tenantId: string, subjectId: string) => `avow/vault/identity/${tenantId}/${subjectId}`;
+const identityAad = (tenantId: string, subjectId: string) =>
+  `avow/vault/identity/${tenantId}/${subjectId}`;
 
 function actorLabel(ctx: VaultContext): string {
   return `${ctx.actor.type}:${ctx.actor.id}`;
@@ -110,7 +113,12 @@ function sealValue(key: Buffer, value: RecordValue, source: RecordSource, aad: s
   return seal(key, JSON.stringify(body), aad);
 }
 
-function openValue(key: Buffer, sealed: Buffer, sourceType: string, aad: string): { value: RecordValue; source: RecordSource } {
+function openValue(
+  key: Buffer,
+  sealed: Buffer,
+  sourceType: string,
+  aad: string,
+): { value: RecordValue; source: RecordSource } {
   const body = JSON.parse(open(key, sealed, aad).toString('utf8')) as SealedValue;
   let source: RecordSource;
   if (sourceType === 'public_source') source = { type: 'public_source', reference: body.ref ?? '' };
@@ -139,8 +147,18 @@ export function createVaultService(deps: {
   const { db, subjectKeys, blindIndex, audit, policies } = deps;
   const now = deps.now ?? (() => new Date());
 
-  const event = (ctx: VaultContext, e: Omit<AuditEventInput, 'tenantId' | 'actor' | 'ip' | 'userAgent' | 'requestId'>) =>
-    ({ ...e, tenantId: ctx.tenantId, actor: ctx.actor, ip: ctx.ip, userAgent: ctx.userAgent, requestId: ctx.requestId }) as AuditEventInput;
+  const event = (
+    ctx: VaultContext,
+    e: Omit<AuditEventInput, 'tenantId' | 'actor' | 'ip' | 'userAgent' | 'requestId'>,
+  ) =>
+    ({
+      ...e,
+      tenantId: ctx.tenantId,
+      actor: ctx.actor,
+      ip: ctx.ip,
+      userAgent: ctx.userAgent,
+      requestId: ctx.requestId,
+    }) as AuditEventInput;
 
   function normaliseAll(inputs: IdentityInput[], path: string): NormalisedIdentity[] {
     const details: ErrorDetail[] = [];
@@ -167,13 +185,20 @@ export function createVaultService(deps: {
     }
   }
 
-  async function liveSubject(tx: Db, ctx: VaultContext, id: string, options: { forUpdate?: boolean } = {}): Promise<Subject> {
+  async function liveSubject(
+    tx: Db,
+    ctx: VaultContext,
+    id: string,
+    options: { forUpdate?: boolean } = {},
+  ): Promise<Subject> {
     const subject = await findSubject(tx, ctx.tenantId, id, options);
     if (!subject) throw notFound('Subject');
     if (subject.status === 'erased') throw new AppError('gone', 'The subject was erased');
     if (subject.status === 'merged') {
       throw new AppError('gone', 'The subject was merged into another', {
-        details: [{ path: 'subjectId', message: `merged into ${subject.mergedInto ?? '(unknown)'}` }],
+        details: [
+          { path: 'subjectId', message: `merged into ${subject.mergedInto ?? '(unknown)'}` },
+        ],
       });
     }
     return subject;
@@ -185,7 +210,14 @@ export function createVaultService(deps: {
     return state.key;
   }
 
-  async function writeIdentities(tx: Db, ctx: VaultContext, subjectId: string, identities: NormalisedIdentity[], indexes: Buffer[], key: Buffer): Promise<number> {
+  async function writeIdentities(
+    tx: Db,
+    ctx: VaultContext,
+    subjectId: string,
+    identities: NormalisedIdentity[],
+    indexes: Buffer[],
+    key: Buffer,
+  ): Promise<number> {
     const rows = identities.map((identity, i) => ({
       tenantId: ctx.tenantId,
       blindIndex: indexes[i] as Buffer,
@@ -218,11 +250,17 @@ export function createVaultService(deps: {
       const found = await findSubjectIdsByIndex(tx, ctx.tenantId, indexes);
       const owners = new Set(found.values());
       if (owners.size > 1) {
-        throw new AppError('conflict', 'These identities belong to different subjects; merge them first', {
-          details: [{ path: 'body.identities', message: `subjects: ${[...owners].join(', ')}` }],
-        });
+        throw new AppError(
+          'conflict',
+          'These identities belong to different subjects; merge them first',
+          {
+            details: [{ path: 'body.identities', message: `subjects: ${[...owners].join(', ')}` }],
+          },
+        );
       }
-      const missing = identities.filter((_, i) => !found.has((indexes[i] as Buffer).toString('hex')));
+      const missing = identities.filter(
+        (_, i) => !found.has((indexes[i] as Buffer).toString('hex')),
+      );
       const missingIndexes = indexes.filter((ix) => !found.has(ix.toString('hex')));
       const [existingId] = owners;
       if (existingId) {
@@ -230,15 +268,36 @@ export function createVaultService(deps: {
         if (missing.length > 0) {
           const key = await liveKey(tx, ctx.tenantId, subject.id);
           await writeIdentities(tx, ctx, subject.id, missing, missingIndexes, key);
-          await audit.record(tx, event(ctx, { action: 'subject.identity_added', subjectId: subject.id, outcome: 'success', payload: { identities: missing.map(({ kind, value }) => ({ kind, value })) } }));
+          await audit.record(
+            tx,
+            event(ctx, {
+              action: 'subject.identity_added',
+              subjectId: subject.id,
+              outcome: 'success',
+              payload: { identities: missing.map(({ kind, value }) => ({ kind, value })) },
+            }),
+          );
         }
         return { subject, created: false };
       }
       const at = now();
-      const subject = await insertSubject(tx, { tenantId: ctx.tenantId, id: newId('subject'), kind: input.kind, at });
+      const subject = await insertSubject(tx, {
+        tenantId: ctx.tenantId,
+        id: newId('subject'),
+        kind: input.kind,
+        at,
+      });
       const key = await subjectKeys.getOrCreate(tx, ctx.tenantId, subject.id);
       await writeIdentities(tx, ctx, subject.id, identities, indexes, key);
-      await audit.record(tx, event(ctx, { action: 'subject.created', subjectId: subject.id, outcome: 'success', payload: { identities: identities.map(({ kind, value }) => ({ kind, value })) } }));
+      await audit.record(
+        tx,
+        event(ctx, {
+          action: 'subject.created',
+          subjectId: subject.id,
+          outcome: 'success',
+          payload: { identities: identities.map(({ kind, value }) => ({ kind, value })) },
+        }),
+      );
       return { subject, created: true };
     });
   }
@@ -273,8 +332,13 @@ export function createVaultService(deps: {
     };
   }
 
-  async function update(ctx: VaultContext, id: string, changes: Partial<SubjectTimestamps> & { kind?: string }): Promise<Subject> {
-    if (changes.kind !== undefined) checkKind(await policies.current(ctx.tenantId), changes.kind, 'body.kind');
+  async function update(
+    ctx: VaultContext,
+    id: string,
+    changes: Partial<SubjectTimestamps> & { kind?: string },
+  ): Promise<Subject> {
+    if (changes.kind !== undefined)
+      checkKind(await policies.current(ctx.tenantId), changes.kind, 'body.kind');
     return db.transaction().execute(async (tx) => {
       await liveSubject(tx, ctx, id, { forUpdate: true });
       const updated = await updateSubject(tx, ctx.tenantId, id, changes, now());
@@ -283,7 +347,11 @@ export function createVaultService(deps: {
     });
   }
 
-  async function addIdentities(ctx: VaultContext, id: string, inputs: IdentityInput[]): Promise<{ added: number }> {
+  async function addIdentities(
+    ctx: VaultContext,
+    id: string,
+    inputs: IdentityInput[],
+  ): Promise<{ added: number }> {
     const identities = normaliseAll(inputs, 'body.identities');
     const indexes = await indexesOf(ctx.tenantId, identities);
     return db.transaction().execute(async (tx) => {
@@ -291,16 +359,35 @@ export function createVaultService(deps: {
       const found = await findSubjectIdsByIndex(tx, ctx.tenantId, indexes);
       const elsewhere = [...found.values()].filter((owner) => owner !== id);
       if (elsewhere.length > 0) {
-        throw new AppError('conflict', 'An identity belongs to another subject; merge the two subjects instead', {
-          details: [{ path: 'body.identities', message: `subjects: ${[...new Set(elsewhere)].join(', ')}` }],
-        });
+        throw new AppError(
+          'conflict',
+          'An identity belongs to another subject; merge the two subjects instead',
+          {
+            details: [
+              {
+                path: 'body.identities',
+                message: `subjects: ${[...new Set(elsewhere)].join(', ')}`,
+              },
+            ],
+          },
+        );
       }
-      const newOnes = identities.filter((_, i) => !found.has((indexes[i] as Buffer).toString('hex')));
+      const newOnes = identities.filter(
+        (_, i) => !found.has((indexes[i] as Buffer).toString('hex')),
+      );
       const newIndexes = indexes.filter((ix) => !found.has(ix.toString('hex')));
       if (newOnes.length === 0) return { added: 0 };
       const key = await liveKey(tx, ctx.tenantId, id);
       const added = await writeIdentities(tx, ctx, id, newOnes, newIndexes, key);
-      await audit.record(tx, event(ctx, { action: 'subject.identity_added', subjectId: id, outcome: 'success', payload: { identities: newOnes.map(({ kind, value }) => ({ kind, value })) } }));
+      await audit.record(
+        tx,
+        event(ctx, {
+          action: 'subject.identity_added',
+          subjectId: id,
+          outcome: 'success',
+          payload: { identities: newOnes.map(({ kind, value }) => ({ kind, value })) },
+        }),
+      );
       return { added };
     });
   }
@@ -312,13 +399,22 @@ export function createVaultService(deps: {
     const details: ErrorDetail[] = [];
     records.forEach((record, i) => {
       if (!policy.categoryKeys.has(record.category)) {
-        details.push({ path: `body.records.${i}.category`, message: `not a category of the register; allowed: ${list(categories)}` });
+        details.push({
+          path: `body.records.${i}.category`,
+          message: `not a category of the register; allowed: ${list(categories)}`,
+        });
       }
       record.purposes.forEach((key, j) => {
         const purpose = policy.purposes.get(key);
         if (!purpose) {
-          details.push({ path: `body.records.${i}.purposes.${j}`, message: `not a purpose of the register; allowed: ${list(purposes)}` });
-        } else if (policy.categoryKeys.has(record.category) && !coveredBy(record.category, purpose.categories, policy.categoryParent)) {
+          details.push({
+            path: `body.records.${i}.purposes.${j}`,
+            message: `not a purpose of the register; allowed: ${list(purposes)}`,
+          });
+        } else if (
+          policy.categoryKeys.has(record.category) &&
+          !coveredBy(record.category, purpose.categories, policy.categoryParent)
+        ) {
           details.push({
             path: `body.records.${i}.purposes.${j}`,
             message: `purpose ${key} does not cover category ${record.category}; its categories: ${purpose.categories.join(', ')}`,
@@ -329,7 +425,11 @@ export function createVaultService(deps: {
     if (details.length > 0) throw invalid('A record does not fit the register', details);
   }
 
-  async function writeRecords(ctx: VaultContext, subjectId: string, records: NewRecord[]): Promise<RecordMeta[]> {
+  async function writeRecords(
+    ctx: VaultContext,
+    subjectId: string,
+    records: NewRecord[],
+  ): Promise<RecordMeta[]> {
     const policy = await policies.current(ctx.tenantId);
     checkRecords(policy, records);
     return db.transaction().execute(async (tx) => {
@@ -345,14 +445,33 @@ export function createVaultService(deps: {
           category: record.category,
           source: record.source.type,
           purposes: [...new Set(record.purposes)],
-          sealed: sealValue(key, record.value, record.source, recordAad(ctx.tenantId, subjectId, id, 1)),
+          sealed: sealValue(
+            key,
+            record.value,
+            record.source,
+            recordAad(ctx.tenantId, subjectId, id, 1),
+          ),
           collectedAt: record.collectedAt ?? at,
           at,
         };
       });
       const stored = await insertRecords(tx, rows);
       for (const row of stored) {
-        await audit.record(tx, event(ctx, { action: 'record.written', subjectId, categories: [row.category], outcome: 'success', payload: { recordId: row.id, category: row.category, source: row.source, version: row.version } }));
+        await audit.record(
+          tx,
+          event(ctx, {
+            action: 'record.written',
+            subjectId,
+            categories: [row.category],
+            outcome: 'success',
+            payload: {
+              recordId: row.id,
+              category: row.category,
+              source: row.source,
+              version: row.version,
+            },
+          }),
+        );
       }
       return stored.map(toMeta);
     });
@@ -371,7 +490,12 @@ export function createVaultService(deps: {
       if (!record) throw notFound('Record');
       const key = await liveKey(tx, ctx.tenantId, subjectId);
       const at = now();
-      const previous = openValue(key, record.sealed, record.source, recordAad(ctx.tenantId, subjectId, recordId, record.version));
+      const previous = openValue(
+        key,
+        record.sealed,
+        record.source,
+        recordAad(ctx.tenantId, subjectId, recordId, record.version),
+      );
       const source = input.source ?? previous.source;
       await insertHistory(tx, {
         tenantId: ctx.tenantId,
@@ -381,31 +505,66 @@ export function createVaultService(deps: {
         source: record.source,
         // The old bytes as they were: still sealed under the same key and context.
         sealed: record.sealed,
-        sealedReason: seal(key, input.reason, reasonAad(ctx.tenantId, subjectId, recordId, record.version)),
+        sealedReason: seal(
+          key,
+          input.reason,
+          reasonAad(ctx.tenantId, subjectId, recordId, record.version),
+        ),
         changedBy: actorLabel(ctx),
         changedAt: at,
       });
       const version = record.version + 1;
       const updated = await updateRecordValue(tx, ctx.tenantId, recordId, {
-        sealed: sealValue(key, input.value, source, recordAad(ctx.tenantId, subjectId, recordId, version)),
+        sealed: sealValue(
+          key,
+          input.value,
+          source,
+          recordAad(ctx.tenantId, subjectId, recordId, version),
+        ),
         version,
         source: source.type,
         collectedAt: at,
         at,
       });
-      await audit.record(tx, event(ctx, { action: 'record.rectified', subjectId, categories: [record.category], outcome: 'success', payload: { recordId, category: record.category, version, previousVersion: record.version } }));
+      await audit.record(
+        tx,
+        event(ctx, {
+          action: 'record.rectified',
+          subjectId,
+          categories: [record.category],
+          outcome: 'success',
+          payload: {
+            recordId,
+            category: record.category,
+            version,
+            previousVersion: record.version,
+          },
+        }),
+      );
       return toMeta(updated);
     });
   }
 
   function openRecord(key: Buffer, tenantId: string, record: StoredRecord): VaultRecord {
-    const opened = openValue(key, record.sealed, record.source, recordAad(tenantId, record.subjectId, record.id, record.version));
+    const opened = openValue(
+      key,
+      record.sealed,
+      record.source,
+      recordAad(tenantId, record.subjectId, record.id, record.version),
+    );
     return { ...toMeta(record), value: opened.value, source: opened.source };
   }
 
-  function openIdentities(key: Buffer, tenantId: string, subjectId: string, rows: { sealed: Buffer }[]): Identity[] {
+  function openIdentities(
+    key: Buffer,
+    tenantId: string,
+    subjectId: string,
+    rows: { sealed: Buffer }[],
+  ): Identity[] {
     return rows.map((row) => {
-      const identity = JSON.parse(open(key, row.sealed, identityAad(tenantId, subjectId)).toString('utf8')) as NormalisedIdentity;
+      const identity = JSON.parse(
+        open(key, row.sealed, identityAad(tenantId, subjectId)).toString('utf8'),
+      ) as NormalisedIdentity;
       return { ...identity, category: identityCategory[identity.kind] };
     });
   }
@@ -428,11 +587,25 @@ export function createVaultService(deps: {
         loadSubjectStates(tx, ctx.tenantId, [subjectId], purpose),
       ]);
       const state = states.get(subjectId) ?? { subject: null, purpose: null, lastCollected: {} };
-      const held = [...new Set([...records.map((r) => r.category), ...identityRows.map((i) => identityCategory[i.kind as NormalisedIdentity['kind']])])];
-      const decision = decide(policy, subjectId, state, purpose, held.length > 0 ? held : undefined, now());
+      const held = [
+        ...new Set([
+          ...records.map((r) => r.category),
+          ...identityRows.map((i) => identityCategory[i.kind as NormalisedIdentity['kind']]),
+        ]),
+      ];
+      const decision = decide(
+        policy,
+        subjectId,
+        state,
+        purpose,
+        held.length > 0 ? held : undefined,
+        now(),
+      );
       const allowed = new Set(decision.categories.filter((c) => c.allowed).map((c) => c.category));
       const visibleRecords = records.filter((r) => allowed.has(r.category));
-      const visibleIdentities = identityRows.filter((i) => allowed.has(identityCategory[i.kind as NormalisedIdentity['kind']]));
+      const visibleIdentities = identityRows.filter((i) =>
+        allowed.has(identityCategory[i.kind as NormalisedIdentity['kind']]),
+      );
       let opened: VaultRecord[] = [];
       let identities: Identity[] = [];
       if (visibleRecords.length + visibleIdentities.length > 0) {
@@ -440,14 +613,20 @@ export function createVaultService(deps: {
         opened = visibleRecords.map((r) => openRecord(key, ctx.tenantId, r));
         identities = openIdentities(key, ctx.tenantId, subjectId, visibleIdentities);
       }
-      await audit.record(tx, event(ctx, {
-        action: 'subject.read',
-        subjectId,
-        purpose,
-        categories: [...allowed],
-        outcome: allowed.size > 0 || held.length === 0 ? 'success' : 'denied',
-        payload: { recordIds: opened.map((r) => r.id).slice(0, 1000), count: opened.length + identities.length },
-      }));
+      await audit.record(
+        tx,
+        event(ctx, {
+          action: 'subject.read',
+          subjectId,
+          purpose,
+          categories: [...allowed],
+          outcome: allowed.size > 0 || held.length === 0 ? 'success' : 'denied',
+          payload: {
+            recordIds: opened.map((r) => r.id).slice(0, 1000),
+            count: opened.length + identities.length,
+          },
+        }),
+      );
       return {
         subjectId,
         purpose,
@@ -461,7 +640,11 @@ export function createVaultService(deps: {
   }
 
   /** Everything held about a subject, for access and portability requests: values, history, identities, state. */
-  async function exportSubject(ctx: VaultContext, subjectId: string, options: { rightsRequestId?: string } = {}) {
+  async function exportSubject(
+    ctx: VaultContext,
+    subjectId: string,
+    options: { rightsRequestId?: string } = {},
+  ) {
     return db.transaction().execute(async (tx) => {
       const subject = await liveSubject(tx, ctx, subjectId);
       const key = await liveKey(tx, ctx.tenantId, subjectId);
@@ -479,15 +662,32 @@ export function createVaultService(deps: {
         history: history.map((h) => ({
           recordId: h.recordId,
           version: h.version,
-          ...openValue(key, h.sealed, h.source, recordAad(ctx.tenantId, subjectId, h.recordId, h.version)),
-          reason: open(key, h.sealedReason, reasonAad(ctx.tenantId, subjectId, h.recordId, h.version)).toString('utf8'),
+          ...openValue(
+            key,
+            h.sealed,
+            h.source,
+            recordAad(ctx.tenantId, subjectId, h.recordId, h.version),
+          ),
+          reason: open(
+            key,
+            h.sealedReason,
+            reasonAad(ctx.tenantId, subjectId, h.recordId, h.version),
+          ).toString('utf8'),
           changedBy: h.changedBy,
           changedAt: h.changedAt,
         })),
         purposeStates: purposeStates as StoredPurposeState[],
         merges,
       };
-      await audit.record(tx, event(ctx, { action: 'subject.exported', subjectId, outcome: 'success', payload: options.rightsRequestId ? { rightsRequestId: options.rightsRequestId } : {} }));
+      await audit.record(
+        tx,
+        event(ctx, {
+          action: 'subject.exported',
+          subjectId,
+          outcome: 'success',
+          payload: options.rightsRequestId ? { rightsRequestId: options.rightsRequestId } : {},
+        }),
+      );
       return out;
     });
   }
@@ -498,32 +698,63 @@ export function createVaultService(deps: {
    * then the rows go. The subject row stays as a tombstone (id, kind, status,
    * time) so decisions answer `erased` and nothing is re-created by mistake.
    */
-  async function erase(ctx: VaultContext, subjectId: string, options: { rightsRequestId?: string } = {}) {
+  async function erase(
+    ctx: VaultContext,
+    subjectId: string,
+    options: { rightsRequestId?: string } = {},
+  ) {
     return db.transaction().execute(async (tx) => {
       const subject = await findSubject(tx, ctx.tenantId, subjectId, { forUpdate: true });
       if (!subject) throw notFound('Subject');
-      if (subject.status === 'erased') return { subjectId, erasedAt: subject.erasedAt ?? subject.updatedAt, records: 0, identities: 0, history: 0 };
+      if (subject.status === 'erased')
+        return {
+          subjectId,
+          erasedAt: subject.erasedAt ?? subject.updatedAt,
+          records: 0,
+          identities: 0,
+          history: 0,
+        };
       const at = now();
       await subjectKeys.destroy(tx, ctx.tenantId, subjectId, at);
       const identities = await deleteIdentities(tx, ctx.tenantId, subjectId);
       const deleted = await deleteSubjectData(tx, ctx.tenantId, subjectId);
       await deletePurposeStates(tx, ctx.tenantId, subjectId);
-      await updateSubject(tx, ctx.tenantId, subjectId, {
-        status: 'erased',
+      await updateSubject(
+        tx,
+        ctx.tenantId,
+        subjectId,
+        {
+          status: 'erased',
+          erasedAt: at,
+          pseudonym: null,
+          retainedCategories: null,
+          restrictedAt: null,
+          restrictionGround: null,
+          lastActivityAt: null,
+          relationshipStartedAt: null,
+          relationshipEndedAt: null,
+          contractEndedAt: null,
+          roleEndedAt: null,
+          accountDeletedAt: null,
+        },
+        at,
+      );
+      await audit.record(
+        tx,
+        event(ctx, {
+          action: 'subject.erased',
+          subjectId,
+          outcome: 'success',
+          payload: options.rightsRequestId ? { rightsRequestId: options.rightsRequestId } : {},
+        }),
+      );
+      return {
+        subjectId,
         erasedAt: at,
-        pseudonym: null,
-        retainedCategories: null,
-        restrictedAt: null,
-        restrictionGround: null,
-        lastActivityAt: null,
-        relationshipStartedAt: null,
-        relationshipEndedAt: null,
-        contractEndedAt: null,
-        roleEndedAt: null,
-        accountDeletedAt: null,
-      }, at);
-      await audit.record(tx, event(ctx, { action: 'subject.erased', subjectId, outcome: 'success', payload: options.rightsRequestId ? { rightsRequestId: options.rightsRequestId } : {} }));
-      return { subjectId, erasedAt: at, records: deleted.records, identities, history: deleted.history };
+        records: deleted.records,
+        identities,
+        history: deleted.history,
+      };
     });
   }
 
@@ -534,27 +765,64 @@ export function createVaultService(deps: {
    * pseudonymize, or categories the caller names) stay, sealed as before;
    * everything else is deleted.
    */
-  async function pseudonymize(ctx: VaultContext, subjectId: string, options: { keepCategories?: string[]; rightsRequestId?: string } = {}) {
+  async function pseudonymize(
+    ctx: VaultContext,
+    subjectId: string,
+    options: { keepCategories?: string[]; rightsRequestId?: string } = {},
+  ) {
     const policy = await policies.current(ctx.tenantId);
     const keep = options.keepCategories ?? keptByRegister(policy);
     const unknown = keep.filter((c) => !policy.categoryKeys.has(c));
     if (unknown.length > 0) {
       throw invalid('keepCategories names categories the register does not have', [
-        { path: 'body.keepCategories', message: `unknown: ${unknown.join(', ')}; allowed: ${list(policy.categoryKeys)}` },
+        {
+          path: 'body.keepCategories',
+          message: `unknown: ${unknown.join(', ')}; allowed: ${list(policy.categoryKeys)}`,
+        },
       ]);
     }
     return db.transaction().execute(async (tx) => {
       const subject = await liveSubject(tx, ctx, subjectId, { forUpdate: true });
       const records = await listRecords(tx, ctx.tenantId, subjectId);
-      const kept = [...new Set(records.map((r) => r.category).filter((c) => coveredBy(c, keep, policy.categoryParent)))];
+      const kept = [
+        ...new Set(
+          records.map((r) => r.category).filter((c) => coveredBy(c, keep, policy.categoryParent)),
+        ),
+      ];
       const identities = await deleteIdentities(tx, ctx.tenantId, subjectId);
-      const deleted = await deleteSubjectData(tx, ctx.tenantId, subjectId, { keepCategories: kept });
+      const deleted = await deleteSubjectData(tx, ctx.tenantId, subjectId, {
+        keepCategories: kept,
+      });
       const at = now();
       const pseudonym = subject.pseudonym ?? (await blindIndex.pseudonym(ctx.tenantId, subjectId));
-      await updateSubject(tx, ctx.tenantId, subjectId, { status: 'pseudonymized', pseudonym, retainedCategories: kept }, at);
+      await updateSubject(
+        tx,
+        ctx.tenantId,
+        subjectId,
+        { status: 'pseudonymized', pseudonym, retainedCategories: kept },
+        at,
+      );
       const retained = kept.map((category) => ({ category, reason: reasonKept(policy, category) }));
-      await audit.record(tx, event(ctx, { action: 'subject.pseudonymized', subjectId, outcome: 'success', payload: { retained, ...(options.rightsRequestId ? { rightsRequestId: options.rightsRequestId } : {}) } }));
-      return { subjectId, pseudonym, pseudonymizedAt: at, identities, recordsDeleted: deleted.records, retained };
+      await audit.record(
+        tx,
+        event(ctx, {
+          action: 'subject.pseudonymized',
+          subjectId,
+          outcome: 'success',
+          payload: {
+            retained,
+            ...(options.rightsRequestId ? { rightsRequestId: options.rightsRequestId } : {}),
+          },
+        }),
+      );
+      return {
+        subjectId,
+        pseudonym,
+        pseudonymizedAt: at,
+        identities,
+        recordsDeleted: deleted.records,
+        retained,
+      };
     });
   }
 
@@ -564,7 +832,10 @@ export function createVaultService(deps: {
    * and the merge is kept as history on both.
    */
   async function merge(ctx: VaultContext, fromId: string, intoId: string) {
-    if (fromId === intoId) throw invalid('A subject cannot be merged into itself', [{ path: 'body.from', message: 'must differ from into' }]);
+    if (fromId === intoId)
+      throw invalid('A subject cannot be merged into itself', [
+        { path: 'body.from', message: 'must differ from into' },
+      ]);
     return db.transaction().execute(async (tx) => {
       const from = await liveSubject(tx, ctx, fromId, { forUpdate: true });
       const into = await liveSubject(tx, ctx, intoId, { forUpdate: true });
@@ -580,11 +851,23 @@ export function createVaultService(deps: {
       const at = now();
       await deleteIdentities(tx, ctx.tenantId, from.id);
       await deleteSubjectData(tx, ctx.tenantId, from.id);
-      await writeIdentities(tx, ctx, into.id, identities.map(({ category: _c, ...i }) => i), identityRows.map((r) => r.blindIndex), intoKey);
+      await writeIdentities(
+        tx,
+        ctx,
+        into.id,
+        identities.map(({ category: _c, ...i }) => i),
+        identityRows.map((r) => r.blindIndex),
+        intoKey,
+      );
       const moved = await insertRecords(
         tx,
         records.map((r) => {
-          const opened = openValue(fromKey, r.sealed, r.source, recordAad(ctx.tenantId, from.id, r.id, r.version));
+          const opened = openValue(
+            fromKey,
+            r.sealed,
+            r.source,
+            recordAad(ctx.tenantId, from.id, r.id, r.version),
+          );
           return {
             tenantId: ctx.tenantId,
             id: r.id,
@@ -592,7 +875,12 @@ export function createVaultService(deps: {
             category: r.category,
             source: r.source,
             purposes: r.purposes,
-            sealed: sealValue(intoKey, opened.value, opened.source, recordAad(ctx.tenantId, into.id, r.id, r.version)),
+            sealed: sealValue(
+              intoKey,
+              opened.value,
+              opened.source,
+              recordAad(ctx.tenantId, into.id, r.id, r.version),
+            ),
             collectedAt: r.collectedAt,
             at,
           };
@@ -600,43 +888,118 @@ export function createVaultService(deps: {
       );
       // insertRecords starts versions at 1; keep each record's own version.
       for (const r of records) {
-        if (r.version !== 1) await tx.updateTable('vaultRecords').set({ version: r.version }).where('tenantId', '=', ctx.tenantId).where('id', '=', r.id).execute();
+        if (r.version !== 1)
+          await tx
+            .updateTable('vaultRecords')
+            .set({ version: r.version })
+            .where('tenantId', '=', ctx.tenantId)
+            .where('id', '=', r.id)
+            .execute();
       }
       for (const h of history) {
-        const opened = openValue(fromKey, h.sealed, h.source, recordAad(ctx.tenantId, from.id, h.recordId, h.version));
-        const reason = open(fromKey, h.sealedReason, reasonAad(ctx.tenantId, from.id, h.recordId, h.version)).toString('utf8');
+        const opened = openValue(
+          fromKey,
+          h.sealed,
+          h.source,
+          recordAad(ctx.tenantId, from.id, h.recordId, h.version),
+        );
+        const reason = open(
+          fromKey,
+          h.sealedReason,
+          reasonAad(ctx.tenantId, from.id, h.recordId, h.version),
+        ).toString('utf8');
         await insertHistory(tx, {
           tenantId: ctx.tenantId,
           recordId: h.recordId,
           version: h.version,
           subjectId: into.id,
           source: h.source,
-          sealed: sealValue(intoKey, opened.value, opened.source, recordAad(ctx.tenantId, into.id, h.recordId, h.version)),
-          sealedReason: seal(intoKey, reason, reasonAad(ctx.tenantId, into.id, h.recordId, h.version)),
+          sealed: sealValue(
+            intoKey,
+            opened.value,
+            opened.source,
+            recordAad(ctx.tenantId, into.id, h.recordId, h.version),
+          ),
+          sealedReason: seal(
+            intoKey,
+            reason,
+            reasonAad(ctx.tenantId, into.id, h.recordId, h.version),
+          ),
           changedBy: h.changedBy,
           changedAt: h.changedAt,
         });
       }
       // Consent and objections follow the person: the stricter state wins only where `into` has none.
-      const intoStates = new Set((await listPurposeStates(tx, ctx.tenantId, into.id)).map((s) => s.purpose));
+      const intoStates = new Set(
+        (await listPurposeStates(tx, ctx.tenantId, into.id)).map((s) => s.purpose),
+      );
       for (const s of states) {
         if (intoStates.has(s.purpose)) continue;
         await tx
           .insertInto('subjectPurposeState')
-          .values({ tenantId: ctx.tenantId, subjectId: into.id, purpose: s.purpose, consent: s.consent, consentAt: s.consentAt, consentRegisterVersion: s.consentRegisterVersion, objectedAt: s.objectedAt, objectionSource: s.objectionSource, restrictedAt: s.restrictedAt, restrictionGround: s.restrictionGround, updatedAt: at })
+          .values({
+            tenantId: ctx.tenantId,
+            subjectId: into.id,
+            purpose: s.purpose,
+            consent: s.consent,
+            consentAt: s.consentAt,
+            consentRegisterVersion: s.consentRegisterVersion,
+            objectedAt: s.objectedAt,
+            objectionSource: s.objectionSource,
+            restrictedAt: s.restrictedAt,
+            restrictionGround: s.restrictionGround,
+            updatedAt: at,
+          })
           .execute();
       }
       await deletePurposeStates(tx, ctx.tenantId, from.id);
       await subjectKeys.destroy(tx, ctx.tenantId, from.id, at);
       await updateSubject(tx, ctx.tenantId, from.id, { status: 'merged', mergedInto: into.id }, at);
       const mergeId = newId('subjectMerge');
-      await insertMerge(tx, { tenantId: ctx.tenantId, id: mergeId, fromSubjectId: from.id, intoSubjectId: into.id, identitiesMoved: identities.length, recordsMoved: moved.length, mergedBy: actorLabel(ctx), mergedAt: at });
-      await audit.record(tx, event(ctx, { action: 'subject.merged', subjectId: into.id, outcome: 'success', payload: { mergedSubjectId: from.id } }));
-      return { mergeId, from: from.id, into: into.id, identitiesMoved: identities.length, recordsMoved: moved.length, mergedAt: at };
+      await insertMerge(tx, {
+        tenantId: ctx.tenantId,
+        id: mergeId,
+        fromSubjectId: from.id,
+        intoSubjectId: into.id,
+        identitiesMoved: identities.length,
+        recordsMoved: moved.length,
+        mergedBy: actorLabel(ctx),
+        mergedAt: at,
+      });
+      await audit.record(
+        tx,
+        event(ctx, {
+          action: 'subject.merged',
+          subjectId: into.id,
+          outcome: 'success',
+          payload: { mergedSubjectId: from.id },
+        }),
+      );
+      return {
+        mergeId,
+        from: from.id,
+        into: into.id,
+        identitiesMoved: identities.length,
+        recordsMoved: moved.length,
+        mergedAt: at,
+      };
     });
   }
 
-  return { findOrCreate, lookup, get, update, addIdentities, writeRecords, rectify, readForPurpose, exportSubject, erase, pseudonymize, merge };
+  return {
+    findOrCreate,
+    lookup,
+    get,
+    update,
+    addIdentities,
+    writeRecords,
+    rectify,
+    readForPurpose,
+    exportSubject,
+    erase,
+    pseudonymize,
+    merge,
+  };
 }
 
 export type VaultService = ReturnType<typeof createVaultService>;
@@ -662,7 +1025,9 @@ export function keptByRegister(policy: Policy): string[] {
   return [
     ...new Set([
       ...retention.statutoryKeeps.flatMap((k) => k.categories),
-      ...retention.rules.filter((r) => r.action === 'pseudonymize' || r.alternativeAction === 'pseudonymize').flatMap((r) => r.categories),
+      ...retention.rules
+        .filter((r) => r.action === 'pseudonymize' || r.alternativeAction === 'pseudonymize')
+        .flatMap((r) => r.categories),
       ...(retention.auditLog?.keeps ?? []),
     ]),
   ];
@@ -670,11 +1035,16 @@ export function keptByRegister(policy: Policy): string[] {
 
 function reasonKept(policy: Policy, category: string): string {
   const retention = policy.register?.retention;
-  const keep = retention?.statutoryKeeps.find((k) => coveredBy(category, k.categories, policy.categoryParent));
+  const keep = retention?.statutoryKeeps.find((k) =>
+    coveredBy(category, k.categories, policy.categoryParent),
+  );
   if (keep) return `statutory: ${keep.law} (${keep.duration} after ${keep.trigger})`;
-  const rule = retention?.rules.find((r) => coveredBy(category, r.categories, policy.categoryParent));
+  const rule = retention?.rules.find((r) =>
+    coveredBy(category, r.categories, policy.categoryParent),
+  );
   if (rule) return `retention rule ${rule.key}: pseudonymised rather than deleted`;
-  if (retention?.auditLog?.keeps.some((k) => coveredBy(category, [k], policy.categoryParent))) return 'kept with the audit log';
+  if (retention?.auditLog?.keeps.some((k) => coveredBy(category, [k], policy.categoryParent)))
+    return 'kept with the audit log';
   return 'kept as requested';
 }
 

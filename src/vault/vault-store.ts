@@ -18,7 +18,12 @@ export type Subject = SubjectFacts & {
 
 export type SubjectTimestamps = Pick<
   SubjectFacts,
-  'lastActivityAt' | 'relationshipStartedAt' | 'relationshipEndedAt' | 'contractEndedAt' | 'roleEndedAt' | 'accountDeletedAt'
+  | 'lastActivityAt'
+  | 'relationshipStartedAt'
+  | 'relationshipEndedAt'
+  | 'contractEndedAt'
+  | 'roleEndedAt'
+  | 'accountDeletedAt'
 >;
 
 export type StoredRecord = {
@@ -74,25 +79,48 @@ function toSubject(row: SubjectSelect): Subject {
 }
 
 /** Binds a list as one array parameter: one statement whatever its length. */
-export const anyOf = (values: readonly string[]) => sql<string>`any(${sql.val([...values])}::text[])`;
+export const anyOf = (values: readonly string[]) =>
+  sql<string>`any(${sql.val([...values])}::text[])`;
 
-export async function insertSubject(db: Db, row: { tenantId: string; id: string; kind: string; at: Date }): Promise<Subject> {
+export async function insertSubject(
+  db: Db,
+  row: { tenantId: string; id: string; kind: string; at: Date },
+): Promise<Subject> {
   const inserted = await db
     .insertInto('subjects')
-    .values({ tenantId: row.tenantId, id: row.id, kind: row.kind, createdAt: row.at, updatedAt: row.at })
+    .values({
+      tenantId: row.tenantId,
+      id: row.id,
+      kind: row.kind,
+      createdAt: row.at,
+      updatedAt: row.at,
+    })
     .returning(subjectColumns)
     .executeTakeFirstOrThrow();
   return toSubject(inserted);
 }
 
-export async function findSubject(db: Db, tenantId: string, id: string, options: { forUpdate?: boolean } = {}): Promise<Subject | undefined> {
-  let query = db.selectFrom('subjects').select(subjectColumns).where('tenantId', '=', tenantId).where('id', '=', id);
+export async function findSubject(
+  db: Db,
+  tenantId: string,
+  id: string,
+  options: { forUpdate?: boolean } = {},
+): Promise<Subject | undefined> {
+  let query = db
+    .selectFrom('subjects')
+    .select(subjectColumns)
+    .where('tenantId', '=', tenantId)
+    .where('id', '=', id);
   if (options.forUpdate) query = query.forUpdate();
   const row = await query.executeTakeFirst();
   return row ? toSubject(row) : undefined;
 }
 
-export async function findSubjects(db: Db, tenantId: string, ids: readonly string[]): Promise<Subject[]> {
+export async function findSubjects(
+  db: Db,
+  tenantId: string,
+  ids: readonly string[],
+): Promise<Subject[]> {
   if (ids.length === 0) return [];
   const rows = await db
     .selectFrom('subjects')
@@ -131,14 +159,22 @@ export async function updateSubject(
 
 // ---- identities
 
-export async function findSubjectIdsByIndex(db: Db, tenantId: string, indexes: Buffer[]): Promise<Map<string, string>> {
+export async function findSubjectIdsByIndex(
+  db: Db,
+  tenantId: string,
+  indexes: Buffer[],
+): Promise<Map<string, string>> {
   if (indexes.length === 0) return new Map();
   const rows = await db
     .selectFrom('subjectIdentities')
     .select(['blindIndex', 'subjectId'])
     .where('tenantId', '=', tenantId)
     // Hex text in one array parameter: bytea arrays do not bind the same way on every driver.
-    .where('blindIndex', '=', sql<Buffer>`any(array(select decode(h, 'hex') from unnest(${sql.val(indexes.map((i) => i.toString('hex')))}::text[]) h))`)
+    .where(
+      'blindIndex',
+      '=',
+      sql<Buffer>`any(array(select decode(h, 'hex') from unnest(${sql.val(indexes.map((i) => i.toString('hex')))}::text[]) h))`,
+    )
     .execute();
   // PGlite returns bytea as a Uint8Array, node-postgres as a Buffer.
   return new Map(rows.map((r) => [Buffer.from(r.blindIndex).toString('hex'), r.subjectId]));
@@ -168,7 +204,11 @@ export async function listIdentities(db: Db, tenantId: string, subjectId: string
     .execute();
 }
 
-export async function deleteIdentities(db: Db, tenantId: string, subjectId: string): Promise<number> {
+export async function deleteIdentities(
+  db: Db,
+  tenantId: string,
+  subjectId: string,
+): Promise<number> {
   const result = await db
     .deleteFrom('subjectIdentities')
     .where('tenantId', '=', tenantId)
@@ -179,11 +219,32 @@ export async function deleteIdentities(db: Db, tenantId: string, subjectId: stri
 
 // ---- records
 
-const recordColumns = ['id', 'subjectId', 'category', 'source', 'purposes', 'sealed', 'version', 'collectedAt', 'createdAt', 'updatedAt'] as const;
+const recordColumns = [
+  'id',
+  'subjectId',
+  'category',
+  'source',
+  'purposes',
+  'sealed',
+  'version',
+  'collectedAt',
+  'createdAt',
+  'updatedAt',
+] as const;
 
 export async function insertRecords(
   db: Db,
-  rows: { tenantId: string; id: string; subjectId: string; category: string; source: string; purposes: string[]; sealed: Buffer; collectedAt: Date; at: Date }[],
+  rows: {
+    tenantId: string;
+    id: string;
+    subjectId: string;
+    category: string;
+    source: string;
+    purposes: string[];
+    sealed: Buffer;
+    collectedAt: Date;
+    at: Date;
+  }[],
 ): Promise<StoredRecord[]> {
   if (rows.length === 0) return [];
   return db
@@ -193,7 +254,12 @@ export async function insertRecords(
     .execute();
 }
 
-export async function listRecords(db: Db, tenantId: string, subjectId: string, categories?: readonly string[]): Promise<StoredRecord[]> {
+export async function listRecords(
+  db: Db,
+  tenantId: string,
+  subjectId: string,
+  categories?: readonly string[],
+): Promise<StoredRecord[]> {
   let query = db
     .selectFrom('vaultRecords')
     .select(recordColumns)
@@ -203,7 +269,12 @@ export async function listRecords(db: Db, tenantId: string, subjectId: string, c
   return query.orderBy('id').execute();
 }
 
-export async function findRecord(db: Db, tenantId: string, subjectId: string, recordId: string): Promise<StoredRecord | undefined> {
+export async function findRecord(
+  db: Db,
+  tenantId: string,
+  subjectId: string,
+  recordId: string,
+): Promise<StoredRecord | undefined> {
   return db
     .selectFrom('vaultRecords')
     .select(recordColumns)
@@ -222,7 +293,13 @@ export async function updateRecordValue(
 ): Promise<StoredRecord> {
   return db
     .updateTable('vaultRecords')
-    .set({ sealed: changes.sealed, version: changes.version, source: changes.source, collectedAt: changes.collectedAt, updatedAt: changes.at })
+    .set({
+      sealed: changes.sealed,
+      version: changes.version,
+      source: changes.source,
+      collectedAt: changes.collectedAt,
+      updatedAt: changes.at,
+    })
     .where('tenantId', '=', tenantId)
     .where('id', '=', recordId)
     .returning(recordColumns)
@@ -231,12 +308,26 @@ export async function updateRecordValue(
 
 export async function insertHistory(
   db: Db,
-  row: { tenantId: string; recordId: string; version: number; subjectId: string; source: string; sealed: Buffer; sealedReason: Buffer; changedBy: string; changedAt: Date },
+  row: {
+    tenantId: string;
+    recordId: string;
+    version: number;
+    subjectId: string;
+    source: string;
+    sealed: Buffer;
+    sealedReason: Buffer;
+    changedBy: string;
+    changedAt: Date;
+  },
 ): Promise<void> {
   await db.insertInto('vaultRecordHistory').values(row).execute();
 }
 
-export async function listHistory(db: Db, tenantId: string, subjectId: string): Promise<StoredHistory[]> {
+export async function listHistory(
+  db: Db,
+  tenantId: string,
+  subjectId: string,
+): Promise<StoredHistory[]> {
   return db
     .selectFrom('vaultRecordHistory')
     .select(['recordId', 'version', 'source', 'sealed', 'sealedReason', 'changedBy', 'changedAt'])
@@ -255,10 +346,17 @@ export async function deleteSubjectData(
   options: { keepCategories?: readonly string[] } = {},
 ): Promise<{ records: number; history: number }> {
   const keep = options.keepCategories ?? [];
-  let records = db.deleteFrom('vaultRecords').where('tenantId', '=', tenantId).where('subjectId', '=', subjectId);
-  if (keep.length > 0) records = records.where('category', '<>', sql<string>`all(${sql.val([...keep])}::text[])`);
+  let records = db
+    .deleteFrom('vaultRecords')
+    .where('tenantId', '=', tenantId)
+    .where('subjectId', '=', subjectId);
+  if (keep.length > 0)
+    records = records.where('category', '<>', sql<string>`all(${sql.val([...keep])}::text[])`);
   const deleted = await records.returning('id').execute();
-  let history = db.deleteFrom('vaultRecordHistory').where('tenantId', '=', tenantId).where('subjectId', '=', subjectId);
+  let history = db
+    .deleteFrom('vaultRecordHistory')
+    .where('tenantId', '=', tenantId)
+    .where('subjectId', '=', subjectId);
   if (keep.length > 0) {
     if (deleted.length === 0) return { records: 0, history: 0 };
     history = history.where('recordId', '=', anyOf(deleted.map((d) => d.id)));
@@ -268,7 +366,11 @@ export async function deleteSubjectData(
 }
 
 /** The latest collected-at per category, per subject, for retention triggers. */
-export async function lastCollectedByCategory(db: Db, tenantId: string, subjectIds: readonly string[]): Promise<Map<string, Record<string, Date>>> {
+export async function lastCollectedByCategory(
+  db: Db,
+  tenantId: string,
+  subjectIds: readonly string[],
+): Promise<Map<string, Record<string, Date>>> {
   const out = new Map<string, Record<string, Date>>();
   if (subjectIds.length === 0) return out;
   const rows = await db
@@ -288,7 +390,16 @@ export async function lastCollectedByCategory(db: Db, tenantId: string, subjectI
 
 export async function insertMerge(
   db: Db,
-  row: { tenantId: string; id: string; fromSubjectId: string; intoSubjectId: string; identitiesMoved: number; recordsMoved: number; mergedBy: string; mergedAt: Date },
+  row: {
+    tenantId: string;
+    id: string;
+    fromSubjectId: string;
+    intoSubjectId: string;
+    identitiesMoved: number;
+    recordsMoved: number;
+    mergedBy: string;
+    mergedAt: Date;
+  },
 ): Promise<void> {
   await db.insertInto('subjectMerges').values(row).execute();
 }
@@ -296,9 +407,19 @@ export async function insertMerge(
 export async function listMerges(db: Db, tenantId: string, subjectId: string) {
   return db
     .selectFrom('subjectMerges')
-    .select(['id', 'fromSubjectId', 'intoSubjectId', 'identitiesMoved', 'recordsMoved', 'mergedBy', 'mergedAt'])
+    .select([
+      'id',
+      'fromSubjectId',
+      'intoSubjectId',
+      'identitiesMoved',
+      'recordsMoved',
+      'mergedBy',
+      'mergedAt',
+    ])
     .where('tenantId', '=', tenantId)
-    .where((eb) => eb.or([eb('intoSubjectId', '=', subjectId), eb('fromSubjectId', '=', subjectId)]))
+    .where((eb) =>
+      eb.or([eb('intoSubjectId', '=', subjectId), eb('fromSubjectId', '=', subjectId)]),
+    )
     .orderBy('mergedAt')
     .execute();
 }

@@ -23,7 +23,12 @@ beforeAll(async () => {
   avow = await startTestAvow();
   db = avow.database.db;
   // Checkpoints every 4 entries so the short chains here have several.
-  audit = createAuditService({ db, keyring: avow.services.keyring, subjectKeys: avow.services.subjectKeys, checkpointEvery: 4 });
+  audit = createAuditService({
+    db,
+    keyring: avow.services.keyring,
+    subjectKeys: avow.services.subjectKeys,
+    checkpointEvery: 4,
+  });
 });
 afterAll(async () => {
   await avow?.close();
@@ -31,7 +36,11 @@ afterAll(async () => {
 
 /** A tenant with `count` events about one subject, from an IP. */
 async function chainOf(count: number): Promise<{ tenantId: string; ids: string[] }> {
-  const tenant = await avow.services.tenants.create({ name: 'Chain', role: 'controller', region: 'eu' });
+  const tenant = await avow.services.tenants.create({
+    name: 'Chain',
+    role: 'controller',
+    region: 'eu',
+  });
   for (let i = 0; i < count - 1; i += 1) {
     await audit.record(db, {
       tenantId: tenant.id,
@@ -46,7 +55,12 @@ async function chainOf(count: number): Promise<{ tenantId: string; ids: string[]
       payload: { count: i },
     });
   }
-  const rows = await db.selectFrom('auditEvents').select(['id']).where('tenantId', '=', tenant.id).orderBy('seq').execute();
+  const rows = await db
+    .selectFrom('auditEvents')
+    .select(['id'])
+    .where('tenantId', '=', tenant.id)
+    .orderBy('seq')
+    .execute();
   return { tenantId: tenant.id, ids: rows.map((r) => r.id) };
 }
 
@@ -54,10 +68,14 @@ async function chainOf(count: number): Promise<{ tenantId: string; ids: string[]
 async function tamper(statements: ReturnType<typeof sql>[]): Promise<void> {
   await db.transaction().execute(async (tx) => {
     await sql`alter table audit_events disable trigger audit_events_append_only`.execute(tx);
-    await sql`alter table audit_checkpoints disable trigger audit_checkpoints_append_only`.execute(tx);
+    await sql`alter table audit_checkpoints disable trigger audit_checkpoints_append_only`.execute(
+      tx,
+    );
     for (const statement of statements) await statement.execute(tx);
     await sql`alter table audit_events enable trigger audit_events_append_only`.execute(tx);
-    await sql`alter table audit_checkpoints enable trigger audit_checkpoints_append_only`.execute(tx);
+    await sql`alter table audit_checkpoints enable trigger audit_checkpoints_append_only`.execute(
+      tx,
+    );
   });
 }
 
@@ -67,20 +85,31 @@ describe('audit chain', () => {
     const result = await audit.verify(tenantId);
     expect(result).toMatchObject({ ok: true, entries: 9, firstSeq: 1, lastSeq: 9, firstBad: null });
     expect(result.checkpoints).toBe(2);
-    const first = await db.selectFrom('auditEvents').select(['action', 'id']).where('tenantId', '=', tenantId).where('seq', '=', 1).executeTakeFirstOrThrow();
+    const first = await db
+      .selectFrom('auditEvents')
+      .select(['action', 'id'])
+      .where('tenantId', '=', tenantId)
+      .where('seq', '=', 1)
+      .executeTakeFirstOrThrow();
     expect(first).toEqual({ action: 'tenant.created', id: ids[0] });
   });
 
   it('stores IP and user agent sealed, never in clear', async () => {
     const { tenantId } = await chainOf(2);
-    const row = await sql<{ text: string }>`select encode(sealed, 'escape') || payload::text as text from audit_events where tenant_id = ${tenantId} and seq = 2`.execute(db);
+    const row = await sql<{
+      text: string;
+    }>`select encode(sealed, 'escape') || payload::text as text from audit_events where tenant_id = ${tenantId} and seq = 2`.execute(
+      db,
+    );
     expect(row.rows[0]?.text).not.toContain('203.0.113.7');
     expect(row.rows[0]?.text).not.toContain('Mozilla');
   });
 
   it('locates a changed field', async () => {
     const { tenantId, ids } = await chainOf(6);
-    await tamper([sql`update audit_events set purpose = 'marketing' where tenant_id = ${tenantId} and seq = 3`]);
+    await tamper([
+      sql`update audit_events set purpose = 'marketing' where tenant_id = ${tenantId} and seq = 3`,
+    ]);
     const result = await audit.verify(tenantId);
     expect(result.ok).toBe(false);
     expect(result.firstBad).toMatchObject({ seq: 3, entryId: ids[2] });
@@ -114,7 +143,9 @@ describe('audit chain', () => {
     expect(cut.ok).toBe(false);
     expect(cut.firstBad?.seq).toBe(6);
 
-    await sql`update audit_heads set seq = 5, hash = (select hash from audit_events where tenant_id = ${tenantId} and seq = 5) where tenant_id = ${tenantId}`.execute(db);
+    await sql`update audit_heads set seq = 5, hash = (select hash from audit_events where tenant_id = ${tenantId} and seq = 5) where tenant_id = ${tenantId}`.execute(
+      db,
+    );
     const rewound = await audit.verify(tenantId);
     expect(rewound.ok).toBe(false);
     expect(rewound.firstBad?.seq).toBe(6);
@@ -124,7 +155,9 @@ describe('audit chain', () => {
     const { tenantId } = await chainOf(3);
     const made = await audit.checkpoint(tenantId);
     expect(made?.seq).toBe(3);
-    await tamper([sql`update audit_checkpoints set signature = decode(repeat('ab', 64), 'hex') where tenant_id = ${tenantId} and seq = 3`]);
+    await tamper([
+      sql`update audit_checkpoints set signature = decode(repeat('ab', 64), 'hex') where tenant_id = ${tenantId} and seq = 3`,
+    ]);
     const result = await audit.verify(tenantId);
     expect(result.ok).toBe(false);
     expect(result.firstBad).toMatchObject({ seq: 3, checkpointId: made?.id });
@@ -132,15 +165,25 @@ describe('audit chain', () => {
 
   it('refuses UPDATE and DELETE of audit rows in the database itself', async () => {
     const { tenantId } = await chainOf(2);
-    await expect(sql`update audit_events set purpose = 'x' where tenant_id = ${tenantId}`.execute(db)).rejects.toThrow(/append-only/);
-    await expect(sql`delete from audit_events where tenant_id = ${tenantId}`.execute(db)).rejects.toThrow(/append-only/);
+    await expect(
+      sql`update audit_events set purpose = 'x' where tenant_id = ${tenantId}`.execute(db),
+    ).rejects.toThrow(/append-only/);
+    await expect(
+      sql`delete from audit_events where tenant_id = ${tenantId}`.execute(db),
+    ).rejects.toThrow(/append-only/);
   });
 
   it('keeps one unbroken chain under concurrent writers', async () => {
     const { tenantId } = await chainOf(1);
     await Promise.all(
       Array.from({ length: 25 }, (_, i) =>
-        audit.record(db, { tenantId, actor: { type: 'system', id: 'load' }, action: 'retention.swept', outcome: 'success', payload: { removed: i } }),
+        audit.record(db, {
+          tenantId,
+          actor: { type: 'system', id: 'load' },
+          action: 'retention.swept',
+          outcome: 'success',
+          payload: { removed: i },
+        }),
       ),
     );
     const result = await audit.verify(tenantId);
@@ -151,7 +194,13 @@ describe('audit chain', () => {
     const { tenantId } = await chainOf(1);
     await expect(
       db.transaction().execute(async (tx) => {
-        await audit.record(tx, { tenantId, actor: { type: 'system', id: 't' }, action: 'retention.swept', outcome: 'success', payload: { removed: 1 } });
+        await audit.record(tx, {
+          tenantId,
+          actor: { type: 'system', id: 't' },
+          action: 'retention.swept',
+          outcome: 'success',
+          payload: { removed: 1 },
+        });
         throw new Error('the change failed');
       }),
     ).rejects.toThrow('the change failed');
@@ -161,24 +210,48 @@ describe('audit chain', () => {
   it('erases a subject’s personal data from the log without breaking the chain', async () => {
     const { tenantId } = await chainOf(3);
     const before = await audit.search(tenantId, { subjectId: 'sub_alice' }, { limit: 10 });
-    expect(before.items[0]?.personal).toMatchObject({ state: 'sealed', ip: '203.0.113.7', userAgent: 'Mozilla/5.0 test' });
+    expect(before.items[0]?.personal).toMatchObject({
+      state: 'sealed',
+      ip: '203.0.113.7',
+      userAgent: 'Mozilla/5.0 test',
+    });
     await avow.services.subjectKeys.destroy(db, tenantId, 'sub_alice', new Date());
     const after = await audit.search(tenantId, { subjectId: 'sub_alice' }, { limit: 10 });
     expect(after.items).toHaveLength(2);
     expect(after.items[0]?.personal).toEqual({ state: 'erased' });
     // Events after the erasure are still written, without the personal data.
-    await audit.record(db, { tenantId, actor: { type: 'system', id: 'eraser' }, action: 'subject.erased', subjectId: 'sub_alice', outcome: 'success', ip: '203.0.113.7' });
+    await audit.record(db, {
+      tenantId,
+      actor: { type: 'system', id: 'eraser' },
+      action: 'subject.erased',
+      subjectId: 'sub_alice',
+      outcome: 'success',
+      ip: '203.0.113.7',
+    });
     expect((await audit.verify(tenantId)).ok).toBe(true);
     const history = await audit.accessHistory(tenantId, 'sub_alice');
-    expect(history.map((h) => h.action)).toEqual(['subject.read', 'subject.read', 'subject.erased']);
-    expect(history[0]).toMatchObject({ actor: { type: 'api_key', id: 'key_reader' }, purpose: 'support' });
+    expect(history.map((h) => h.action)).toEqual([
+      'subject.read',
+      'subject.read',
+      'subject.erased',
+    ]);
+    expect(history[0]).toMatchObject({
+      actor: { type: 'api_key', id: 'key_reader' },
+      purpose: 'support',
+    });
   });
 
   it('prunes old entries and stays verifiable from a signed prune checkpoint', async () => {
     const { tenantId } = await chainOf(4);
     const cutoff = new Date(Date.now() + 1);
     await new Promise((resolve) => setTimeout(resolve, 5));
-    await audit.record(db, { tenantId, actor: { type: 'system', id: 't' }, action: 'retention.swept', outcome: 'success', payload: { removed: 0 } });
+    await audit.record(db, {
+      tenantId,
+      actor: { type: 'system', id: 't' },
+      action: 'retention.swept',
+      outcome: 'success',
+      payload: { removed: 0 },
+    });
     const pruned = await audit.prune(tenantId, cutoff);
     expect(pruned).toMatchObject({ removed: 4, throughSeq: 4 });
     const result = await audit.verify(tenantId);
@@ -206,18 +279,24 @@ describe('audit chain', () => {
     const ok = await verifyExportFile(file, keyReply.text);
     // 5 entries and the export's own audit.exported entry.
     expect(ok).toMatchObject({ ok: true, entries: 6 });
-    expect(await runCli(['audit', 'verify', '--file', file, '--public-key', pem, '--json'])).toBe(0);
+    expect(await runCli(['audit', 'verify', '--file', file, '--public-key', pem, '--json'])).toBe(
+      0,
+    );
 
     const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
     const edited = lines.map((line) => {
       const value = JSON.parse(line) as { type: string; seq?: number; purpose?: string };
-      return value.type === 'entry' && value.seq === 4 ? JSON.stringify({ ...value, purpose: 'sales' }) : line;
+      return value.type === 'entry' && value.seq === 4
+        ? JSON.stringify({ ...value, purpose: 'sales' })
+        : line;
     });
     const editedFile = path.join(dir, 'edited.jsonl');
     writeFileSync(editedFile, `${edited.join('\n')}\n`);
     const bad: VerifyResult = await verifyExportFile(editedFile, keyReply.text);
     expect(bad.firstBad?.seq).toBe(4);
-    expect(await runCli(['audit', 'verify', '--file', editedFile, '--public-key', pem, '--json'])).toBe(1);
+    expect(
+      await runCli(['audit', 'verify', '--file', editedFile, '--public-key', pem, '--json']),
+    ).toBe(1);
 
     const cutFile = path.join(dir, 'cut.jsonl');
     writeFileSync(cutFile, `${lines.filter((l) => !l.includes('"seq":6,')).join('\n')}\n`);

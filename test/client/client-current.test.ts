@@ -40,5 +40,6 @@ describe('packages/client generated files', () => {
     }
     if (schema !== fresh.schema) stale.push('packages/client/src/schema.ts');
     expect(stale, 'The client is stale: run npm run client:generate').toEqual([]);
-  });
+    // Opening an in-memory PGlite alone can take many seconds on a busy machine.
+  }, 120_000);
 });

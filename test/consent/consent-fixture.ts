@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import type { TestAvow } from '../support/avow.js';
 
 /** The demo register with a cookie of every category, so the banner has something to ask. */
-export function consentRegisterYaml(extra: { policyVersion?: string; newsletterText?: string } = {}): string {
+export function consentRegisterYaml(
+  extra: { policyVersion?: string; newsletterText?: string } = {},
+): string {
   let yaml = readFileSync(new URL('../../examples/registers/demo.yaml', import.meta.url), 'utf8');
   yaml = yaml.replace(
     '\ncookies:\n',
@@ -21,20 +23,38 @@ export function consentRegisterYaml(extra: { policyVersion?: string; newsletterT
     party: third
 `,
   );
-  if (extra.policyVersion) yaml = yaml.replace('  version: "1"\n', `  version: "${extra.policyVersion}"\n`);
-  if (extra.newsletterText) yaml = yaml.replace('Send me the monthly newsletter.', extra.newsletterText);
+  if (extra.policyVersion)
+    yaml = yaml.replace('  version: "1"\n', `  version: "${extra.policyVersion}"\n`);
+  if (extra.newsletterText)
+    yaml = yaml.replace('Send me the monthly newsletter.', extra.newsletterText);
   return yaml;
 }
 
-export async function publishRegister(avow: TestAvow, token: string, yaml: string): Promise<string> {
-  const reply = await avow.call<{ version: { id: string } }>('PUT', '/v1/register', { token, body: { yaml } });
-  if (reply.status !== 201 && reply.status !== 200) throw new Error(`register: ${reply.status} ${reply.text}`);
+export async function publishRegister(
+  avow: TestAvow,
+  token: string,
+  yaml: string,
+): Promise<string> {
+  const reply = await avow.call<{ version: { id: string } }>('PUT', '/v1/register', {
+    token,
+    body: { yaml },
+  });
+  if (reply.status !== 201 && reply.status !== 200)
+    throw new Error(`register: ${reply.status} ${reply.text}`);
   return reply.body.version.id;
 }
 
-export async function newSubject(avow: TestAvow, token: string, kind = 'customer'): Promise<string> {
-  const reply = await avow.call<{ subject: { id: string } }>('POST', '/v1/subjects', { token, body: { kind } });
-  if (reply.status !== 201 && reply.status !== 200) throw new Error(`subject: ${reply.status} ${reply.text}`);
+export async function newSubject(
+  avow: TestAvow,
+  token: string,
+  kind = 'customer',
+): Promise<string> {
+  const reply = await avow.call<{ subject: { id: string } }>('POST', '/v1/subjects', {
+    token,
+    body: { kind },
+  });
+  if (reply.status !== 201 && reply.status !== 200)
+    throw new Error(`subject: ${reply.status} ${reply.text}`);
   return reply.body.subject.id;
 }
 

@@ -1,12 +1,32 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SignedReceipt, verifyReceipt } from '../../src/consent/receipts.js';
 import { startTestAvow, type TestAvow } from '../support/avow.js';
-import { consentRegisterYaml, consentTenant, newSubject, publishRegister } from './consent-fixture.js';
+import {
+  consentRegisterYaml,
+  consentTenant,
+  newSubject,
+  publishRegister,
+} from './consent-fixture.js';
 
-type State = { purpose: string; medium: string; consent: string | null; objectedAt: string | null; renewalRequired: boolean; effective: string };
+type State = {
+  purpose: string;
+  medium: string;
+  consent: string | null;
+  objectedAt: string | null;
+  renewalRequired: boolean;
+  effective: string;
+};
 type RecordReply = {
   holderId: string;
-  events: { id: string; purpose: string; action: string; channel: string; ipAnonymised: string | null; textHash: string | null; registerVersion: string | null }[];
+  events: {
+    id: string;
+    purpose: string;
+    action: string;
+    channel: string;
+    ipAnonymised: string | null;
+    textHash: string | null;
+    registerVersion: string | null;
+  }[];
   receipt: SignedReceipt | null;
   states: State[];
 };
@@ -21,12 +41,16 @@ afterAll(async () => {
 });
 
 const decide = async (token: string, subjectId: string, purpose: string) =>
-  (await avow.call<DecisionReply>('POST', '/v1/decisions', { token, body: { subjectId, purpose } })).body;
+  (await avow.call<DecisionReply>('POST', '/v1/decisions', { token, body: { subjectId, purpose } }))
+    .body;
 
 describe('consent ledger over the API', () => {
   it('records consent with a signed receipt, and decisions follow given, withdrawn and objected', async () => {
     const { token, subjectId, registerVersion } = await consentTenant(avow);
-    expect(await decide(token, subjectId, 'newsletter')).toMatchObject({ allowed: false, reasons: ['consent_missing'] });
+    expect(await decide(token, subjectId, 'newsletter')).toMatchObject({
+      allowed: false,
+      reasons: ['consent_missing'],
+    });
 
     const given = await avow.call<RecordReply>('POST', '/v1/consent/events', {
       token,
@@ -40,7 +64,13 @@ describe('consent ledger over the API', () => {
     });
     expect(given.status).toBe(201);
     const event = given.body.events[0];
-    expect(event).toMatchObject({ purpose: 'newsletter', action: 'given', channel: 'form', ipAnonymised: '203.0.113.0', registerVersion });
+    expect(event).toMatchObject({
+      purpose: 'newsletter',
+      action: 'given',
+      channel: 'form',
+      ipAnonymised: '203.0.113.0',
+      registerVersion,
+    });
     expect(event?.textHash).toMatch(/^sha256:[0-9a-f]{64}$/);
     const receipt = given.body.receipt;
     if (!receipt) throw new Error('no receipt');
@@ -52,17 +82,29 @@ describe('consent ledger over the API', () => {
       registerVersion,
       piiControllers: [{ piiController: 'Demo Company Oy', email: 'privacy@demo.example' }],
     });
-    expect(receipt.receipt.services[0]?.purposes[0]).toMatchObject({ purposeKey: 'newsletter', legalBasis: 'consent', state: 'given' });
+    expect(receipt.receipt.services[0]?.purposes[0]).toMatchObject({
+      purposeKey: 'newsletter',
+      legalBasis: 'consent',
+      state: 'given',
+    });
     expect(verifyReceipt(receipt, avow.services.keyring.publicKey)).toBe(true);
     const forged = structuredClone(receipt);
     forged.receipt.piiPrincipalId = 'sub_someone_else';
     expect(verifyReceipt(forged, avow.services.keyring.publicKey)).toBe(false);
-    expect(await decide(token, subjectId, 'newsletter')).toMatchObject({ allowed: true, reasons: [] });
+    expect(await decide(token, subjectId, 'newsletter')).toMatchObject({
+      allowed: true,
+      reasons: [],
+    });
 
     // Withdrawal is one call, naming nothing.
-    const withdrawn = await avow.call<RecordReply>('POST', '/v1/consent/withdrawals', { token, body: { subjectId } });
+    const withdrawn = await avow.call<RecordReply>('POST', '/v1/consent/withdrawals', {
+      token,
+      body: { subjectId },
+    });
     expect(withdrawn.status).toBe(200);
-    expect(withdrawn.body.events.map((e) => [e.purpose, e.action])).toEqual([['newsletter', 'withdrawn']]);
+    expect(withdrawn.body.events.map((e) => [e.purpose, e.action])).toEqual([
+      ['newsletter', 'withdrawn'],
+    ]);
     // The demo register also deletes newsletter data at withdrawal (P0D), so retention speaks too.
     expect((await decide(token, subjectId, 'newsletter')).reasons).toContain('consent_withdrawn');
 
@@ -73,77 +115,157 @@ describe('consent ledger over the API', () => {
       body: { subjectId, purposes: [{ purpose: 'analytics', action: 'objected' }] },
     });
     expect(objected.status).toBe(201);
-    expect(await decide(token, subjectId, 'analytics')).toMatchObject({ allowed: false, reasons: ['objected'] });
+    expect(await decide(token, subjectId, 'analytics')).toMatchObject({
+      allowed: false,
+      reasons: ['objected'],
+    });
 
-    const history = await avow.call<{ items: RecordReply['events'] }>('GET', `/v1/consent/events?subjectId=${subjectId}`, { token });
-    expect(history.body.items.map((e) => `${e.purpose}:${e.action}`)).toEqual(['newsletter:given', 'newsletter:withdrawn', 'analytics:objected']);
-    const state = await avow.call<{ states: State[] }>('GET', `/v1/consent/state?subjectId=${subjectId}`, { token });
+    const history = await avow.call<{ items: RecordReply['events'] }>(
+      'GET',
+      `/v1/consent/events?subjectId=${subjectId}`,
+      { token },
+    );
+    expect(history.body.items.map((e) => `${e.purpose}:${e.action}`)).toEqual([
+      'newsletter:given',
+      'newsletter:withdrawn',
+      'analytics:objected',
+    ]);
+    const state = await avow.call<{ states: State[] }>(
+      'GET',
+      `/v1/consent/state?subjectId=${subjectId}`,
+      { token },
+    );
     expect(state.body.states.map((s) => [s.purpose, s.consent, s.effective])).toEqual([
       ['analytics', null, 'objected'],
       ['newsletter', 'withdrawn', 'not_given'],
     ]);
-    const receipts = await avow.call<{ items: { id: string }[] }>('GET', `/v1/consent/receipts?subjectId=${subjectId}`, { token });
+    const receipts = await avow.call<{ items: { id: string }[] }>(
+      'GET',
+      `/v1/consent/receipts?subjectId=${subjectId}`,
+      { token },
+    );
     expect(receipts.body.items).toHaveLength(3);
-    const one = await avow.call<SignedReceipt>('GET', `/v1/consent/receipts/${receipts.body.items[0]?.id}`, { token });
+    const one = await avow.call<SignedReceipt>(
+      'GET',
+      `/v1/consent/receipts/${receipts.body.items[0]?.id}`,
+      { token },
+    );
     expect(verifyReceipt(one.body, avow.services.keyring.publicKey)).toBe(true);
   });
 
   it('stops direct marketing on any objection, even with consent given', async () => {
     const { token, subjectId } = await consentTenant(avow);
-    await avow.call('POST', '/v1/consent/events', { token, body: { subjectId, purposes: [{ purpose: 'newsletter', action: 'given' }] } });
-    await avow.call('POST', '/v1/consent/events', { token, body: { subjectId, purposes: [{ purpose: 'newsletter', action: 'objected' }] } });
-    expect(await decide(token, subjectId, 'newsletter')).toMatchObject({ allowed: false, reasons: ['objected'] });
+    await avow.call('POST', '/v1/consent/events', {
+      token,
+      body: { subjectId, purposes: [{ purpose: 'newsletter', action: 'given' }] },
+    });
+    await avow.call('POST', '/v1/consent/events', {
+      token,
+      body: { subjectId, purposes: [{ purpose: 'newsletter', action: 'objected' }] },
+    });
+    expect(await decide(token, subjectId, 'newsletter')).toMatchObject({
+      allowed: false,
+      reasons: ['objected'],
+    });
   });
 
   it('refuses unknown purposes, unknown subjects and keys without the scope', async () => {
     const { tenantId, token, subjectId } = await consentTenant(avow);
-    const unknown = await avow.call<{ error: { code: string; details: { path: string }[] } }>('POST', '/v1/consent/events', {
-      token,
-      body: { subjectId, purposes: [{ purpose: 'telepathy', action: 'given' }] },
-    });
+    const unknown = await avow.call<{ error: { code: string; details: { path: string }[] } }>(
+      'POST',
+      '/v1/consent/events',
+      {
+        token,
+        body: { subjectId, purposes: [{ purpose: 'telepathy', action: 'given' }] },
+      },
+    );
     expect(unknown.status).toBe(422);
     expect(unknown.body.error.details[0]?.path).toBe('body.purposes.0.purpose');
     const nobody = await avow.call('POST', '/v1/consent/events', {
       token,
-      body: { subjectId: 'sub_01jz0000000000000000000000', purposes: [{ purpose: 'newsletter', action: 'given' }] },
+      body: {
+        subjectId: 'sub_01jz0000000000000000000000',
+        purposes: [{ purpose: 'newsletter', action: 'given' }],
+      },
     });
     expect(nobody.status).toBe(404);
-    const both = await avow.call('POST', '/v1/consent/events', { token, body: { purposes: [{ purpose: 'newsletter', action: 'given' }] } });
+    const both = await avow.call('POST', '/v1/consent/events', {
+      token,
+      body: { purposes: [{ purpose: 'newsletter', action: 'given' }] },
+    });
     expect(both.status).toBe(400);
-    const reader = await avow.services.apiKeys.create({ name: 'reader', scopes: ['vault:read'], tenantId, createdBy: null });
+    const reader = await avow.services.apiKeys.create({
+      name: 'reader',
+      scopes: ['vault:read'],
+      tenantId,
+      createdBy: null,
+    });
     const denied = await avow.call('POST', '/v1/consent/events', {
       token: reader.token,
       body: { subjectId, purposes: [{ purpose: 'newsletter', action: 'given' }] },
     });
     expect(denied.status).toBe(403);
-    expect((await avow.call('GET', `/v1/consent/state?subjectId=${subjectId}`, { token: reader.token })).status).toBe(200);
+    expect(
+      (await avow.call('GET', `/v1/consent/state?subjectId=${subjectId}`, { token: reader.token }))
+        .status,
+    ).toBe(200);
     // Another tenant's subject is not found.
     const other = await consentTenant(avow);
-    expect((await avow.call('GET', `/v1/consent/state?subjectId=${other.subjectId}`, { token })).status).toBe(404);
+    expect(
+      (await avow.call('GET', `/v1/consent/state?subjectId=${other.subjectId}`, { token })).status,
+    ).toBe(404);
   });
 
   it('marks consent given under an older register version for renewal', async () => {
     const { tenantId, token, subjectId } = await consentTenant(avow);
     const second = await newSubject(avow, token);
-    await avow.call('POST', '/v1/consent/events', { token, body: { subjectId, purposes: [{ purpose: 'newsletter', action: 'given' }] } });
-    await avow.call('POST', '/v1/consent/events', { token, body: { subjectId: second, purposes: [{ purpose: 'newsletter', action: 'refused' }] } });
-    const v2 = await publishRegister(avow, token, consentRegisterYaml({ policyVersion: '2', newsletterText: 'Send me news and offers.' }));
+    await avow.call('POST', '/v1/consent/events', {
+      token,
+      body: { subjectId, purposes: [{ purpose: 'newsletter', action: 'given' }] },
+    });
+    await avow.call('POST', '/v1/consent/events', {
+      token,
+      body: { subjectId: second, purposes: [{ purpose: 'newsletter', action: 'refused' }] },
+    });
+    const v2 = await publishRegister(
+      avow,
+      token,
+      consentRegisterYaml({ policyVersion: '2', newsletterText: 'Send me news and offers.' }),
+    );
 
     expect(await avow.services.consent.markForRenewal(tenantId, ['newsletter'], v2)).toBe(1);
     expect(await avow.services.consent.markForRenewal(tenantId, ['newsletter'], v2)).toBe(0);
-    const marked = await avow.call<{ states: State[] }>('GET', `/v1/consent/state?subjectId=${subjectId}`, { token });
-    expect(marked.body.states[0]).toMatchObject({ purpose: 'newsletter', consent: 'given', renewalRequired: true });
-    const refused = await avow.call<{ states: State[] }>('GET', `/v1/consent/state?subjectId=${second}`, { token });
+    const marked = await avow.call<{ states: State[] }>(
+      'GET',
+      `/v1/consent/state?subjectId=${subjectId}`,
+      { token },
+    );
+    expect(marked.body.states[0]).toMatchObject({
+      purpose: 'newsletter',
+      consent: 'given',
+      renewalRequired: true,
+    });
+    const refused = await avow.call<{ states: State[] }>(
+      'GET',
+      `/v1/consent/state?subjectId=${second}`,
+      { token },
+    );
     expect(refused.body.states[0]).toMatchObject({ consent: 'refused', renewalRequired: false });
 
-    const renewed = await avow.call<RecordReply>('POST', '/v1/consent/events', { token, body: { subjectId, purposes: [{ purpose: 'newsletter', action: 'given' }] } });
+    const renewed = await avow.call<RecordReply>('POST', '/v1/consent/events', {
+      token,
+      body: { subjectId, purposes: [{ purpose: 'newsletter', action: 'given' }] },
+    });
     expect(renewed.body.states[0]).toMatchObject({ renewalRequired: false });
     expect(renewed.body.events[0]?.registerVersion).toBe(v2);
   });
 
   it('writes each change to the audit log in the same transaction', async () => {
     const { tenantId, token, subjectId } = await consentTenant(avow);
-    await avow.call('POST', '/v1/consent/events', { token, body: { subjectId, purposes: [{ purpose: 'newsletter', action: 'given' }] } });
+    await avow.call('POST', '/v1/consent/events', {
+      token,
+      body: { subjectId, purposes: [{ purpose: 'newsletter', action: 'given' }] },
+    });
     const rows = await avow.database.db
       .selectFrom('auditEvents')
       .select(['action', 'purpose', 'subjectId'])
@@ -157,11 +279,18 @@ describe('consent ledger over the API', () => {
 describe('one-click unsubscribe (RFC 8058)', () => {
   it('gives senders the headers; GET asks, POST unsubscribes once without a key', async () => {
     const { token, subjectId, tenantId } = await consentTenant(avow);
-    await avow.call('POST', '/v1/consent/events', { token, body: { subjectId, purposes: [{ purpose: 'newsletter', action: 'given' }] } });
-    const link = await avow.call<{ url: string; headers: Record<string, string> }>('POST', '/v1/consent/unsubscribe-links', {
+    await avow.call('POST', '/v1/consent/events', {
       token,
-      body: { subjectId, purpose: 'newsletter' },
+      body: { subjectId, purposes: [{ purpose: 'newsletter', action: 'given' }] },
     });
+    const link = await avow.call<{ url: string; headers: Record<string, string> }>(
+      'POST',
+      '/v1/consent/unsubscribe-links',
+      {
+        token,
+        body: { subjectId, purpose: 'newsletter' },
+      },
+    );
     expect(link.status).toBe(200);
     expect(link.body.headers['List-Unsubscribe']).toBe(`<${link.body.url}>`);
     expect(link.body.headers['List-Unsubscribe-Post']).toBe('List-Unsubscribe=One-Click');
@@ -176,19 +305,42 @@ describe('one-click unsubscribe (RFC 8058)', () => {
     expect(await decide(token, subjectId, 'newsletter')).toMatchObject({ allowed: true });
 
     const form = { 'content-type': 'application/x-www-form-urlencoded' };
-    const first = await avow.call('POST', path, { token: null, rawBody: 'List-Unsubscribe=One-Click', headers: form });
+    const first = await avow.call('POST', path, {
+      token: null,
+      rawBody: 'List-Unsubscribe=One-Click',
+      headers: form,
+    });
     expect(first.status).toBe(200);
     expect(first.text).toContain('You are unsubscribed');
-    const again = await avow.call('POST', path, { token: null, rawBody: 'List-Unsubscribe=One-Click', headers: form });
+    const again = await avow.call('POST', path, {
+      token: null,
+      rawBody: 'List-Unsubscribe=One-Click',
+      headers: form,
+    });
     expect(again.status).toBe(200);
     const after = await decide(token, subjectId, 'newsletter');
     expect(after.allowed).toBe(false);
     expect(after.reasons).toContain('consent_withdrawn');
-    const history = await avow.call<{ items: RecordReply['events'] }>('GET', `/v1/consent/events?subjectId=${subjectId}`, { token });
-    expect(history.body.items.map((e) => `${e.action}:${e.channel}`)).toEqual(['given:api', 'withdrawn:unsubscribe_link']);
+    const history = await avow.call<{ items: RecordReply['events'] }>(
+      'GET',
+      `/v1/consent/events?subjectId=${subjectId}`,
+      { token },
+    );
+    expect(history.body.items.map((e) => `${e.action}:${e.channel}`)).toEqual([
+      'given:api',
+      'withdrawn:unsubscribe_link',
+    ]);
 
     const tampered = path.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'));
-    expect((await avow.call('POST', tampered, { token: null, rawBody: 'List-Unsubscribe=One-Click', headers: form })).status).toBe(404);
+    expect(
+      (
+        await avow.call('POST', tampered, {
+          token: null,
+          rawBody: 'List-Unsubscribe=One-Click',
+          headers: form,
+        })
+      ).status,
+    ).toBe(404);
     const other = await consentTenant(avow);
     const elsewhere = path.replace(tenantId, other.tenantId);
     expect((await avow.call('GET', elsewhere, { token: null })).status).toBe(404);
@@ -199,16 +351,28 @@ describe('public consent routes, GPC and receipts', () => {
   it('records banner choices for a visitor, applies Sec-GPC: 1 and links the visitor to a subject', async () => {
     const { tenantId, token, subjectId } = await consentTenant(avow);
     const base = `/v1/public/tenants/${tenantId}/consent`;
-    const noGpc = await avow.call<{ visitor: string; states: State[]; gpcApplied: boolean }>('POST', base, {
-      token: null,
-      headers: { 'sec-gpc': '0' },
-      body: { choices: { analytics: true, functional: false } },
-    });
+    const noGpc = await avow.call<{ visitor: string; states: State[]; gpcApplied: boolean }>(
+      'POST',
+      base,
+      {
+        token: null,
+        headers: { 'sec-gpc': '0' },
+        body: { choices: { analytics: true, functional: false } },
+      },
+    );
     expect(noGpc.status).toBe(200);
     expect(noGpc.body.gpcApplied).toBe(false);
-    expect(noGpc.body.states.map((s) => `${s.purpose}:${s.consent}`)).toEqual(['cookies.analytics:given', 'cookies.functional:refused']);
+    expect(noGpc.body.states.map((s) => `${s.purpose}:${s.consent}`)).toEqual([
+      'cookies.analytics:given',
+      'cookies.functional:refused',
+    ]);
 
-    const gpc = await avow.call<{ visitor: string; states: State[]; gpcApplied: boolean; receiptIds: string[] }>('POST', base, {
+    const gpc = await avow.call<{
+      visitor: string;
+      states: State[];
+      gpcApplied: boolean;
+      receiptIds: string[];
+    }>('POST', base, {
       token: null,
       headers: { 'sec-gpc': '1' },
       body: { choices: { analytics: true, functional: true, marketing: true } },
@@ -221,61 +385,105 @@ describe('public consent routes, GPC and receipts', () => {
     expect(byPurpose.analytics?.effective).toBe('objected');
 
     // The same signal again changes nothing.
-    const again = await avow.call<{ receiptIds: string[] }>('GET', `${base}?visitor=${encodeURIComponent(gpc.body.visitor)}`, {
-      token: null,
-      headers: { 'sec-gpc': '1' },
-    });
+    const again = await avow.call<{ receiptIds: string[] }>(
+      'GET',
+      `${base}?visitor=${encodeURIComponent(gpc.body.visitor)}`,
+      {
+        token: null,
+        headers: { 'sec-gpc': '1' },
+      },
+    );
     expect(again.body.receiptIds).toEqual([]);
 
     // The visitor reads their own receipt; the signature checks out with the published key.
     const receiptId = gpc.body.receiptIds.at(-1);
-    const mine = await avow.call<SignedReceipt>('GET', `${base}/receipts/${receiptId}?visitor=${encodeURIComponent(gpc.body.visitor)}`, { token: null });
+    const mine = await avow.call<SignedReceipt>(
+      'GET',
+      `${base}/receipts/${receiptId}?visitor=${encodeURIComponent(gpc.body.visitor)}`,
+      { token: null },
+    );
     expect(mine.status).toBe(200);
     expect(mine.body.receipt.collectionMethod).toBe('gpc');
-    const key = await avow.call<{ publicKeyPem: string }>('GET', '/v1/public/consent/receipt-key', { token: null });
+    const key = await avow.call<{ publicKeyPem: string }>('GET', '/v1/public/consent/receipt-key', {
+      token: null,
+    });
     expect(key.body.publicKeyPem).toBe(avow.services.keyring.publicKeyPem);
-    const verified = await avow.call<{ valid: boolean }>('POST', '/v1/public/consent/receipts/verify', { token: null, body: mine.body });
+    const verified = await avow.call<{ valid: boolean }>(
+      'POST',
+      '/v1/public/consent/receipts/verify',
+      { token: null, body: mine.body },
+    );
     expect(verified.body.valid).toBe(true);
-    const notMine = await avow.call('GET', `${base}/receipts/${receiptId}?visitor=${encodeURIComponent(noGpc.body.visitor)}`, { token: null });
+    const notMine = await avow.call(
+      'GET',
+      `${base}/receipts/${receiptId}?visitor=${encodeURIComponent(noGpc.body.visitor)}`,
+      { token: null },
+    );
     expect(notMine.status).toBe(404);
 
     // Linked to a subject, the visitor's objection reaches decisions.
     const visitorId = gpc.body.visitor.split('.')[0];
-    const linked = await avow.call('POST', `/v1/consent/visitors/${visitorId}/link`, { token, body: { subjectId } });
+    const linked = await avow.call('POST', `/v1/consent/visitors/${visitorId}/link`, {
+      token,
+      body: { subjectId },
+    });
     expect(linked.status).toBe(200);
-    expect(await decide(token, subjectId, 'analytics')).toMatchObject({ allowed: false, reasons: ['objected'] });
-    const history = await avow.call<{ items: { action: string; channel: string }[] }>('GET', `/v1/consent/events?subjectId=${subjectId}`, { token });
+    expect(await decide(token, subjectId, 'analytics')).toMatchObject({
+      allowed: false,
+      reasons: ['objected'],
+    });
+    const history = await avow.call<{ items: { action: string; channel: string }[] }>(
+      'GET',
+      `/v1/consent/events?subjectId=${subjectId}`,
+      { token },
+    );
     expect(history.body.items.filter((e) => e.channel === 'gpc').length).toBe(3);
   });
 
   it('refuses a visitor token from another tenant or a forged one', async () => {
     const a = await consentTenant(avow);
     const b = await consentTenant(avow);
-    const first = await avow.call<{ visitor: string }>('POST', `/v1/public/tenants/${a.tenantId}/consent`, { token: null, body: { choices: { analytics: false } } });
-    const cross = await avow.call('POST', `/v1/public/tenants/${b.tenantId}/consent`, { token: null, body: { visitor: first.body.visitor, choices: { analytics: true } } });
+    const first = await avow.call<{ visitor: string }>(
+      'POST',
+      `/v1/public/tenants/${a.tenantId}/consent`,
+      { token: null, body: { choices: { analytics: false } } },
+    );
+    const cross = await avow.call('POST', `/v1/public/tenants/${b.tenantId}/consent`, {
+      token: null,
+      body: { visitor: first.body.visitor, choices: { analytics: true } },
+    });
     expect(cross.status).toBe(400);
     const forged = `${first.body.visitor.split('.')[0]}.${'A'.repeat(86)}`;
-    const bad = await avow.call('GET', `/v1/public/tenants/${a.tenantId}/consent?visitor=${forged}`, { token: null });
+    const bad = await avow.call(
+      'GET',
+      `/v1/public/tenants/${a.tenantId}/consent?visitor=${forged}`,
+      { token: null },
+    );
     expect(bad.status).toBe(400);
   });
 
   it('serves the GPC well-known file, the banner config and cross-origin headers', async () => {
     const { tenantId } = await consentTenant(avow);
-    const gpc = await avow.call<{ gpc: boolean; lastUpdate: string }>('GET', '/.well-known/gpc.json', { token: null });
-    expect(gpc.body.gpc).toBe(true);
-    expect(gpc.body.lastUpdate).toMatch(/^\d{4}-\d{2}-\d{2}$/);
-    const config = await avow.call<{ categories: { key: string; required: boolean }[]; cookieListHash: string }>(
+    const gpc = await avow.call<{ gpc: boolean; lastUpdate: string }>(
       'GET',
-      `/v1/public/tenants/${tenantId}/consent/config`,
+      '/.well-known/gpc.json',
       { token: null },
     );
+    expect(gpc.body.gpc).toBe(true);
+    expect(gpc.body.lastUpdate).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    const config = await avow.call<{
+      categories: { key: string; required: boolean }[];
+      cookieListHash: string;
+    }>('GET', `/v1/public/tenants/${tenantId}/consent/config`, { token: null });
     expect(config.body.categories.map((c) => `${c.key}:${c.required}`)).toEqual([
       'necessary:true',
       'functional:false',
       'analytics:false',
       'marketing:false',
     ]);
-    const script = await avow.call('GET', `/v1/public/tenants/${tenantId}/consent.js`, { token: null });
+    const script = await avow.call('GET', `/v1/public/tenants/${tenantId}/consent.js`, {
+      token: null,
+    });
     expect(script.status).toBe(200);
     expect(script.headers.get('content-type')).toContain('javascript');
     expect(script.headers.get('cross-origin-resource-policy')).toBe('cross-origin');

@@ -19,12 +19,30 @@ afterAll(async () => avow.close());
 
 describe('master key rotation', () => {
   it('re-wraps data keys and the index key without rewriting records; old backups need the retired key', async () => {
-    const created = await avow.call<{ subject: { id: string } }>('POST', '/v1/subjects', { token, body: { kind: 'customer', identities: [{ kind: 'email', value: 'rotate@example.com' }] } });
+    const created = await avow.call<{ subject: { id: string } }>('POST', '/v1/subjects', {
+      token,
+      body: { kind: 'customer', identities: [{ kind: 'email', value: 'rotate@example.com' }] },
+    });
     const subjectId = created.body.subject.id;
-    await avow.call('POST', `/v1/subjects/${subjectId}/records`, { token, body: { records: [{ category: 'user.name', value: 'Rita', source: 'subject', purposes: ['service'] }] } });
+    await avow.call('POST', `/v1/subjects/${subjectId}/records`, {
+      token,
+      body: {
+        records: [
+          { category: 'user.name', value: 'Rita', source: 'subject', purposes: ['service'] },
+        ],
+      },
+    });
     const db = avow.database.db;
-    const recordsBefore = await db.selectFrom('vaultRecords').select(['id', 'sealed']).where('subjectId', '=', subjectId).execute();
-    const oldKeyRow = await db.selectFrom('subjectKeys').selectAll().where('subjectId', '=', subjectId).executeTakeFirstOrThrow();
+    const recordsBefore = await db
+      .selectFrom('vaultRecords')
+      .select(['id', 'sealed'])
+      .where('subjectId', '=', subjectId)
+      .execute();
+    const oldKeyRow = await db
+      .selectFrom('subjectKeys')
+      .selectAll()
+      .where('subjectId', '=', subjectId)
+      .executeTakeFirstOrThrow();
 
     const v1 = { version: 1, key: avow.keys.masterKey };
     const v2 = { version: 2, key: randomBytes(32) };
@@ -37,8 +55,16 @@ describe('master key rotation', () => {
     expect((await rotateMasterKey(db, both)).subjectKeysRewrapped).toBe(0);
 
     // Records were not rewritten.
-    const recordsAfter = await db.selectFrom('vaultRecords').select(['id', 'sealed']).where('subjectId', '=', subjectId).execute();
-    expect(Buffer.from(recordsAfter[0]?.sealed as Uint8Array).equals(Buffer.from(recordsBefore[0]?.sealed as Uint8Array))).toBe(true);
+    const recordsAfter = await db
+      .selectFrom('vaultRecords')
+      .select(['id', 'sealed'])
+      .where('subjectId', '=', subjectId)
+      .execute();
+    expect(
+      Buffer.from(recordsAfter[0]?.sealed as Uint8Array).equals(
+        Buffer.from(recordsBefore[0]?.sealed as Uint8Array),
+      ),
+    ).toBe(true);
 
     // With only version 2 (version 1 retired), data and blind indexes still work.
     const onlyV2 = createKeyring({ masterKeys: [v2], signingKey: avow.keys.signingKey });
@@ -48,10 +74,18 @@ describe('master key rotation', () => {
     const index = createBlindIndex({ db, keyring: onlyV2 });
     const original = createBlindIndex({ db, keyring: both });
     const identity = { kind: 'email' as const, value: 'rotate@example.com' };
-    expect((await index.compute(tenantId, identity)).equals(await original.compute(tenantId, identity))).toBe(true);
+    expect(
+      (await index.compute(tenantId, identity)).equals(await original.compute(tenantId, identity)),
+    ).toBe(true);
 
     // A backup taken before rotation holds a key wrapped under version 1: once
     // version 1 is retired, nothing in it unwraps, erased subject or not.
-    expect(() => onlyV2.unwrap(Buffer.from(oldKeyRow.wrappedKey as Uint8Array), oldKeyRow.masterKeyVersion as number, `avow/subject-key/${tenantId}/${subjectId}`)).toThrow(DecryptionError);
+    expect(() =>
+      onlyV2.unwrap(
+        Buffer.from(oldKeyRow.wrappedKey as Uint8Array),
+        oldKeyRow.masterKeyVersion as number,
+        `avow/subject-key/${tenantId}/${subjectId}`,
+      ),
+    ).toThrow(DecryptionError);
   });
 });

@@ -48,7 +48,10 @@ export const testRegister: RegisterInput = {
       name: 'Product analytics',
       uses: ['analytics'],
       legalBasis: 'legitimate_interests',
-      legitimateInterest: { interest: 'improve the product', balancing: 'pseudonymous, low impact' },
+      legitimateInterest: {
+        interest: 'improve the product',
+        balancing: 'pseudonymous, low impact',
+      },
       categories: ['user.behavior'],
       subjects: ['customer'],
       sources: ['automatic'],
@@ -56,8 +59,24 @@ export const testRegister: RegisterInput = {
     },
   ],
   retention: {
-    rules: [{ key: 'behavior_one_year', categories: ['user.behavior'], duration: 'P1Y', trigger: 'collected', action: 'delete' }],
-    statutoryKeeps: [{ key: 'bookkeeping', categories: ['user.financial'], law: 'Accounting Act 1336/1997', duration: 'P10Y', trigger: 'contract_end' }],
+    rules: [
+      {
+        key: 'behavior_one_year',
+        categories: ['user.behavior'],
+        duration: 'P1Y',
+        trigger: 'collected',
+        action: 'delete',
+      },
+    ],
+    statutoryKeeps: [
+      {
+        key: 'bookkeeping',
+        categories: ['user.financial'],
+        law: 'Accounting Act 1336/1997',
+        duration: 'P10Y',
+        trigger: 'contract_end',
+      },
+    ],
   },
   rights: {
     available: ['access', 'erasure'],
@@ -76,7 +95,15 @@ export async function activateTestRegister(avow: TestAvow, tenantId: string): Pr
   const register = registerSchema.parse(testRegister);
   const db = avow.database.db;
   const id = newId('registerVersion');
-  await insertVersion(db, { id, tenantId, number: 1, contentHash: 'test', yaml: JSON.stringify(testRegister), register, createdBy: null });
+  await insertVersion(db, {
+    id,
+    tenantId,
+    number: 1,
+    contentHash: 'test',
+    yaml: JSON.stringify(testRegister),
+    register,
+    createdBy: null,
+  });
   await setActive(db, tenantId, id, null, new Date());
   avow.services.policies.forget(tenantId);
 }

@@ -489,6 +489,849 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/consent/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The consent history of a subject (with its linked visitors) or a visitor, oldest first */
+        get: {
+            parameters: {
+                query?: {
+                    after?: string;
+                    limit?: number;
+                    purpose?: string;
+                    subjectId?: string;
+                    visitorId?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: components["schemas"]["ConsentEvent"][];
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Record consent events (given, withdrawn, refused, expired, objected) and get a signed receipt */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /**
+                         * @description Where the person made the choice
+                         * @default api
+                         * @enum {string}
+                         */
+                        channel?: "banner" | "privacy_center" | "form" | "api" | "unsubscribe_link" | "gpc";
+                        /** @description The person’s IP; stored anonymised */
+                        ip?: string;
+                        purposes: {
+                            /** @enum {string} */
+                            action: "given" | "withdrawn" | "refused" | "expired" | "objected";
+                            /**
+                             * @description Limit an opt-out to one contact medium
+                             * @enum {string}
+                             */
+                            medium?: "all" | "email" | "sms" | "phone" | "post" | "push" | "in_app";
+                            purpose: string;
+                            /** @description Hash of the text you showed */
+                            textHash?: string;
+                        }[];
+                        subjectId?: string;
+                        userAgent?: string;
+                        visitorId?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            events: components["schemas"]["ConsentEvent"][];
+                            holderId: string;
+                            receipt: components["schemas"]["ConsentReceipt"] | null;
+                            states: components["schemas"]["ConsentState"][];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/consent/receipts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The signed consent receipts of a subject or visitor */
+        get: {
+            parameters: {
+                query?: {
+                    after?: string;
+                    limit?: number;
+                    subjectId?: string;
+                    visitorId?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                holderId: string;
+                                id: string;
+                                receipt: {
+                                    consentReceiptID: string;
+                                } & {
+                                    [key: string]: unknown;
+                                };
+                                signature: {
+                                    /** @enum {string} */
+                                    alg: "Ed25519";
+                                    value: string;
+                                };
+                            }[];
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/consent/receipts/{receiptId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One signed consent receipt */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    receiptId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            holderId: string;
+                            id: string;
+                            receipt: {
+                                consentReceiptID: string;
+                            } & {
+                                [key: string]: unknown;
+                            };
+                            signature: {
+                                /** @enum {string} */
+                                alg: "Ed25519";
+                                value: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/consent/renewals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mark consent given under another register version for renewal */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        purposes: string[];
+                        /** @description The version consent must be renewed under */
+                        registerVersion: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            marked: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/consent/state": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The current consent state of a subject or visitor, per purpose and medium */
+        get: {
+            parameters: {
+                query?: {
+                    subjectId?: string;
+                    visitorId?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            holderId: string;
+                            states: components["schemas"]["ConsentState"][];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/consent/unsubscribe-links": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A one-click unsubscribe URL (RFC 8058) and the List-Unsubscribe headers for one mail */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: email
+                         * @description An address for mail-based unsubscribes, if you have one
+                         */
+                        mailto?: string;
+                        /** @enum {string} */
+                        medium?: "all" | "email" | "sms" | "phone" | "post" | "push" | "in_app";
+                        purpose: string;
+                        subjectId: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            headers: {
+                                "List-Unsubscribe": string;
+                                /** @enum {string} */
+                                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click";
+                            };
+                            url: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/consent/visitors/{visitorId}/link": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Link an anonymous banner visitor to the subject it turned out to be */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    visitorId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        subjectId: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            states: components["schemas"]["ConsentState"][];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/consent/withdrawals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Withdraw consent in one call: every purpose given, or the ones named */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /**
+                         * @default api
+                         * @enum {string}
+                         */
+                        channel?: "banner" | "privacy_center" | "form" | "api" | "unsubscribe_link" | "gpc";
+                        ip?: string;
+                        /** @enum {string} */
+                        medium?: "all" | "email" | "sms" | "phone" | "post" | "push" | "in_app";
+                        /** @description Default: every purpose with consent given */
+                        purposes?: string[];
+                        subjectId?: string;
+                        userAgent?: string;
+                        visitorId?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            events: components["schemas"]["ConsentEvent"][];
+                            holderId: string;
+                            receipt: components["schemas"]["ConsentReceipt"] | null;
+                            states: components["schemas"]["ConsentState"][];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/decisions": {
         parameters: {
             query?: never;
@@ -512,6 +1355,11 @@ export interface paths {
                         /** @description Default: every category of the purpose */
                         categories?: string[];
                         purpose: string;
+                        /**
+                         * @description Keep the decision in the audit log (when you act on it)
+                         * @default false
+                         */
+                        record?: boolean;
                         subjectId: string;
                     };
                 };
@@ -845,7 +1693,7 @@ export interface paths {
                 content: {
                     "application/json": {
                         name: string;
-                        scopes: ("operator" | "admin" | "register:read" | "register:write" | "vault:read" | "vault:write" | "consent:write" | "requests" | "audit:read")[];
+                        scopes: ("operator" | "admin" | "register:read" | "register:write" | "vault:read" | "vault:write" | "consent:write" | "requests" | "audit:read" | "retention")[];
                         /** @description The tenant the key acts for; omit with a tenant key (its own tenant), null for an installation key */
                         tenantId?: string | null;
                     };
@@ -986,6 +1834,877 @@ export interface paths {
                 };
             };
         };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/legal-holds": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Legal holds, oldest first */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description true: only holds not released */
+                    active?: "true" | "false";
+                    after?: string;
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: components["schemas"]["LegalHold"][];
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Place a legal hold: no sweep touches what it covers until it is released */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        reason: string;
+                        /** @enum {string} */
+                        scope: "tenant" | "subject" | "category";
+                        /** @description A subject id, or a category key (covers the keys under it); none for tenant */
+                        target?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["LegalHold"];
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/legal-holds/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One legal hold */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["LegalHold"];
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/legal-holds/{id}/release": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Release a legal hold; the next sweep applies the rules to what it covered */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        reason?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["LegalHold"];
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/public/consent/receipt-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The public key consent receipts are signed with (Ed25519, PEM) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {string} */
+                            alg: "Ed25519";
+                            publicKeyPem: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/public/consent/receipts/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Check a consent receipt’s signature against this installation’s key */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        receipt: {
+                            [key: string]: unknown;
+                        };
+                        signature: {
+                            alg: string;
+                            value: string;
+                        };
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            valid: boolean;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/public/tenants/{tenantId}/consent": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A visitor’s current choices (a GPC signal is recorded here too) */
+        get: {
+            parameters: {
+                query: {
+                    /** @description The visitor token from an earlier reply */
+                    visitor: string;
+                };
+                header?: never;
+                path: {
+                    tenantId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            gpcApplied: boolean;
+                            receiptIds: string[];
+                            states: components["schemas"]["ConsentState"][];
+                            visitor: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Record a visitor’s choices from the banner or the privacy center
+         * @description Every choice is recorded in the ledger with a signed receipt. `Sec-GPC: 1` is recorded as an opt-out of the purposes the register marks (and of marketing cookies); it overrides an "accept" for those.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    tenantId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /**
+                         * @default banner
+                         * @enum {string}
+                         */
+                        channel?: "banner" | "privacy_center" | "form";
+                        /** @description Cookie categories: true to accept, false to refuse */
+                        choices?: {
+                            [key: string]: boolean;
+                        };
+                        cookieListHash?: string;
+                        purposes?: {
+                            /** @enum {string} */
+                            action: "given" | "withdrawn" | "refused" | "objected";
+                            purpose: string;
+                        }[];
+                        registerVersion?: string | null;
+                        /** @description The visitor token from an earlier reply */
+                        visitor?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            gpcApplied: boolean;
+                            receiptIds: string[];
+                            states: components["schemas"]["ConsentState"][];
+                            visitor: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/public/tenants/{tenantId}/consent.js": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's cookie banner script, built from its register's cookies */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    tenantId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/public/tenants/{tenantId}/consent/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What the banner shows: cookie categories, their cookies and the cookie-list hash */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    tenantId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/public/tenants/{tenantId}/consent/receipts/{receiptId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One of the visitor’s own signed consent receipts */
+        get: {
+            parameters: {
+                query: {
+                    /** @description The visitor token from an earlier reply */
+                    visitor: string;
+                };
+                header?: never;
+                path: {
+                    receiptId: string;
+                    tenantId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ConsentReceipt"];
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/public/tenants/{tenantId}/consent/withdraw": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Withdraw every consent the visitor gave, in one call */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    tenantId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /**
+                         * @default privacy_center
+                         * @enum {string}
+                         */
+                        channel?: "banner" | "privacy_center" | "form";
+                        /** @description The visitor token from an earlier reply */
+                        visitor: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            gpcApplied: boolean;
+                            receiptIds: string[];
+                            states: components["schemas"]["ConsentState"][];
+                            visitor: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/public/tenants/{tenantId}/unsubscribe": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The unsubscribe confirmation page (changes nothing until its button is pressed) */
+        get: {
+            parameters: {
+                query: {
+                    token: string;
+                };
+                header?: never;
+                path: {
+                    tenantId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        /** RFC 8058 one-click unsubscribe: no cookie, no key; idempotent */
+        post: {
+            parameters: {
+                query: {
+                    token: string;
+                };
+                header?: never;
+                path: {
+                    tenantId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1428,6 +3147,241 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["RegisterVersion"];
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/retention/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Reports of past sweeps, newest first */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description nextCursor of the previous page */
+                    before?: string;
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: components["schemas"]["RetentionRun"][];
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Sweep now, or with dryRun list what would go and why (rule, trigger, due date) without changing anything */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: date-time
+                         * @description Dry runs only: preview a sweep at this time
+                         */
+                        asOf?: string;
+                        /** @default false */
+                        dryRun?: boolean;
+                        /**
+                         * @description Dry runs: how many records to list
+                         * @default 100
+                         */
+                        limit?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RetentionPreview"];
+                    };
+                };
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RetentionRun"];
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/retention/runs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One sweep and its report */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RetentionRun"];
                     };
                 };
                 /** @description Default Response */
@@ -2924,7 +4878,7 @@ export interface paths {
                     content: {
                         "application/json": {
                             keyId: string;
-                            scopes: ("operator" | "admin" | "register:read" | "register:write" | "vault:read" | "vault:write" | "consent:write" | "requests" | "audit:read")[];
+                            scopes: ("operator" | "admin" | "register:read" | "register:write" | "vault:read" | "vault:write" | "consent:write" | "requests" | "audit:read" | "retention")[];
                             tenantId: string | null;
                         };
                     };
@@ -2988,7 +4942,7 @@ export interface components {
             /** @description The visible start of the key, to recognise it */
             prefix: string;
             revokedAt: string | null;
-            scopes: ("operator" | "admin" | "register:read" | "register:write" | "vault:read" | "vault:write" | "consent:write" | "requests" | "audit:read")[];
+            scopes: ("operator" | "admin" | "register:read" | "register:write" | "vault:read" | "vault:write" | "consent:write" | "requests" | "audit:read" | "retention")[];
             tenantId: string | null;
         };
         ApiKeyInput: {
@@ -3000,7 +4954,7 @@ export interface components {
             /** @description The visible start of the key, to recognise it */
             prefix: string;
             revokedAt: string | null;
-            scopes: ("operator" | "admin" | "register:read" | "register:write" | "vault:read" | "vault:write" | "consent:write" | "requests" | "audit:read")[];
+            scopes: ("operator" | "admin" | "register:read" | "register:write" | "vault:read" | "vault:write" | "consent:write" | "requests" | "audit:read" | "retention")[];
             tenantId: string | null;
         };
         AuditEntry: {
@@ -3100,6 +5054,100 @@ export interface components {
                 seq: number;
             }[];
             tenantId: string;
+        };
+        ConsentEvent: {
+            /** @enum {string} */
+            action: "given" | "withdrawn" | "refused" | "expired" | "objected";
+            /** Format: date-time */
+            at: string;
+            /** @enum {string} */
+            channel: "banner" | "privacy_center" | "form" | "api" | "unsubscribe_link" | "gpc";
+            holderId: string;
+            id: string;
+            ipAnonymised: string | null;
+            medium: string;
+            purpose: string;
+            receiptId: string;
+            registerVersion: string | null;
+            textHash: string | null;
+            userAgent: string | null;
+        };
+        ConsentEventInput: {
+            /** @enum {string} */
+            action: "given" | "withdrawn" | "refused" | "expired" | "objected";
+            /** Format: date-time */
+            at: string;
+            /** @enum {string} */
+            channel: "banner" | "privacy_center" | "form" | "api" | "unsubscribe_link" | "gpc";
+            holderId: string;
+            id: string;
+            ipAnonymised: string | null;
+            medium: string;
+            purpose: string;
+            receiptId: string;
+            registerVersion: string | null;
+            textHash: string | null;
+            userAgent: string | null;
+        };
+        ConsentReceipt: {
+            receipt: {
+                consentReceiptID: string;
+            } & {
+                [key: string]: unknown;
+            };
+            signature: {
+                /** @constant */
+                alg: "Ed25519";
+                value: string;
+            };
+        };
+        ConsentReceiptInput: {
+            receipt: {
+                consentReceiptID: string;
+            } & {
+                [key: string]: unknown;
+            };
+            signature: {
+                /** @constant */
+                alg: "Ed25519";
+                value: string;
+            };
+        };
+        ConsentState: {
+            channel: string;
+            consent: ("given" | "withdrawn" | "refused" | "expired") | null;
+            consentAt: string | null;
+            /** @enum {string} */
+            effective: "given" | "not_given" | "objected";
+            holderId: string;
+            lastEventId: string;
+            medium: string;
+            objectedAt: string | null;
+            purpose: string;
+            registerVersion: string | null;
+            renewalRegisterVersion: string | null;
+            renewalRequired: boolean;
+            textHash: string | null;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        ConsentStateInput: {
+            channel: string;
+            consent: ("given" | "withdrawn" | "refused" | "expired") | null;
+            consentAt: string | null;
+            /** @enum {string} */
+            effective: "given" | "not_given" | "objected";
+            holderId: string;
+            lastEventId: string;
+            medium: string;
+            objectedAt: string | null;
+            purpose: string;
+            registerVersion: string | null;
+            renewalRegisterVersion: string | null;
+            renewalRequired: boolean;
+            textHash: string | null;
+            /** Format: date-time */
+            updatedAt: string;
         };
         Decision: {
             allowed: boolean;
@@ -3218,6 +5266,32 @@ export interface components {
             }[];
             /** @description Whether the process that answered works jobs (AVOW_WORKER) */
             working: boolean;
+        };
+        LegalHold: {
+            /** Format: date-time */
+            createdAt: string;
+            createdBy: string;
+            id: string;
+            reason: string;
+            releasedAt: string | null;
+            releasedBy: string | null;
+            releaseReason: string | null;
+            /** @enum {string} */
+            scope: "tenant" | "subject" | "category";
+            target: string | null;
+        };
+        LegalHoldInput: {
+            /** Format: date-time */
+            createdAt: string;
+            createdBy: string;
+            id: string;
+            reason: string;
+            releasedAt: string | null;
+            releasedBy: string | null;
+            releaseReason: string | null;
+            /** @enum {string} */
+            scope: "tenant" | "subject" | "category";
+            target: string | null;
         };
         Record: {
             category: string;
@@ -3358,6 +5432,122 @@ export interface components {
             createdBy: string | null;
             id: string;
             number: number;
+        };
+        RetentionPreview: {
+            /** @constant */
+            dryRun: true;
+            /** @description The first records that would go, by subject */
+            items: {
+                /** @enum {string} */
+                action: "delete" | "pseudonymize" | "anonymize";
+                category: string;
+                /** Format: date-time */
+                dueAt: string;
+                recordId: string;
+                rule: string;
+                subjectId: string;
+                trigger: ("collected" | "last_activity" | "contract_end" | "relationship_end" | "consent_withdrawn" | "account_deleted" | "role_ended" | "purpose_fulfilled" | "objection") | null;
+            }[];
+            report: components["schemas"]["RetentionReport"];
+        };
+        RetentionPreviewInput: {
+            /** @constant */
+            dryRun: true;
+            /** @description The first records that would go, by subject */
+            items: {
+                /** @enum {string} */
+                action: "delete" | "pseudonymize" | "anonymize";
+                category: string;
+                /** Format: date-time */
+                dueAt: string;
+                recordId: string;
+                rule: string;
+                subjectId: string;
+                trigger: ("collected" | "last_activity" | "contract_end" | "relationship_end" | "consent_withdrawn" | "account_deleted" | "role_ended" | "purpose_fulfilled" | "objection") | null;
+            }[];
+            report: components["schemas"]["RetentionReportInput"];
+        };
+        RetentionReport: {
+            /** Format: date-time */
+            asOf: string;
+            dryRun: boolean;
+            /** @description Due records a legal hold keeps */
+            held: number;
+            /** @description Records the rule reached that a statutory or audit-log keep still holds */
+            kept: number;
+            registerVersion: string | null;
+            rules: {
+                /** @enum {string} */
+                action: "delete" | "pseudonymize" | "anonymize";
+                categories: {
+                    category: string;
+                    due: number;
+                    held: number;
+                    kept: number;
+                }[];
+                due: number;
+                held: number;
+                kept: number;
+                rule: string;
+            }[];
+            /** @description Subjects whose last record went on a subject-wide trigger: erased, data key destroyed */
+            subjectsErased: number;
+            subjectsPseudonymized: number;
+            /** @description Records removed (a run) or that would be (a dry run) */
+            total: number;
+            /** @description Rules whose trigger Avow cannot time (purpose_fulfilled): never swept automatically */
+            untimedRules: string[];
+        };
+        RetentionReportInput: {
+            /** Format: date-time */
+            asOf: string;
+            dryRun: boolean;
+            /** @description Due records a legal hold keeps */
+            held: number;
+            /** @description Records the rule reached that a statutory or audit-log keep still holds */
+            kept: number;
+            registerVersion: string | null;
+            rules: {
+                /** @enum {string} */
+                action: "delete" | "pseudonymize" | "anonymize";
+                categories: {
+                    category: string;
+                    due: number;
+                    held: number;
+                    kept: number;
+                }[];
+                due: number;
+                held: number;
+                kept: number;
+                rule: string;
+            }[];
+            /** @description Subjects whose last record went on a subject-wide trigger: erased, data key destroyed */
+            subjectsErased: number;
+            subjectsPseudonymized: number;
+            /** @description Records removed (a run) or that would be (a dry run) */
+            total: number;
+            /** @description Rules whose trigger Avow cannot time (purpose_fulfilled): never swept automatically */
+            untimedRules: string[];
+        };
+        RetentionRun: {
+            finishedAt: string | null;
+            id: string;
+            report: components["schemas"]["RetentionReport"];
+            /** Format: date-time */
+            startedAt: string;
+            startedBy: string;
+            /** @enum {string} */
+            status: "running" | "completed" | "failed";
+        };
+        RetentionRunInput: {
+            finishedAt: string | null;
+            id: string;
+            report: components["schemas"]["RetentionReportInput"];
+            /** Format: date-time */
+            startedAt: string;
+            startedBy: string;
+            /** @enum {string} */
+            status: "running" | "completed" | "failed";
         };
         Subject: {
             accountDeletedAt: string | null;

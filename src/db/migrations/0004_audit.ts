@@ -26,10 +26,27 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addPrimaryKeyConstraint('audit_events_pk', ['tenant_id', 'seq'])
     .addUniqueConstraint('audit_events_id', ['tenant_id', 'id'])
     .execute();
-  await db.schema.createIndex('audit_events_subject').on('audit_events').columns(['tenant_id', 'subject_id', 'seq']).where(sql.ref('subject_id'), 'is not', null).execute();
-  await db.schema.createIndex('audit_events_actor').on('audit_events').columns(['tenant_id', 'actor_id', 'seq']).execute();
-  await db.schema.createIndex('audit_events_action').on('audit_events').columns(['tenant_id', 'action', 'seq']).execute();
-  await db.schema.createIndex('audit_events_at').on('audit_events').columns(['tenant_id', 'at']).execute();
+  await db.schema
+    .createIndex('audit_events_subject')
+    .on('audit_events')
+    .columns(['tenant_id', 'subject_id', 'seq'])
+    .where(sql.ref('subject_id'), 'is not', null)
+    .execute();
+  await db.schema
+    .createIndex('audit_events_actor')
+    .on('audit_events')
+    .columns(['tenant_id', 'actor_id', 'seq'])
+    .execute();
+  await db.schema
+    .createIndex('audit_events_action')
+    .on('audit_events')
+    .columns(['tenant_id', 'action', 'seq'])
+    .execute();
+  await db.schema
+    .createIndex('audit_events_at')
+    .on('audit_events')
+    .columns(['tenant_id', 'at'])
+    .execute();
 
   // The head of each chain, locked FOR UPDATE by every append so concurrent
   // writers on one tenant queue instead of forking the chain; signed, so a cut
@@ -47,7 +64,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .createTable('audit_checkpoints')
     .addColumn('tenant_id', 'text', (c) => c.notNull())
     .addColumn('seq', 'bigint', (c) => c.notNull())
-    .addColumn('kind', 'text', (c) => c.notNull().check(sql`kind in ('interval', 'on_demand', 'prune')`))
+    .addColumn('kind', 'text', (c) =>
+      c.notNull().check(sql`kind in ('interval', 'on_demand', 'prune')`),
+    )
     .addColumn('id', 'text', (c) => c.notNull())
     .addColumn('hash', 'bytea', (c) => c.notNull())
     .addColumn('at', 'timestamptz', (c) => c.notNull())

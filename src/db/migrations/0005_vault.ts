@@ -11,7 +11,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('id', 'text', (c) => c.notNull())
     .addColumn('kind', 'text', (c) => c.notNull())
     .addColumn('status', 'text', (c) =>
-      c.notNull().defaultTo('active').check(sql`status in ('active', 'merged', 'pseudonymized', 'erased')`),
+      c
+        .notNull()
+        .defaultTo('active')
+        .check(sql`status in ('active', 'merged', 'pseudonymized', 'erased')`),
     )
     .addColumn('merged_into', 'text')
     .addColumn('pseudonym', 'text')
@@ -57,7 +60,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('subject_id', 'text', (c) => c.notNull())
     .addColumn('category', 'text', (c) => c.notNull())
     .addColumn('source', 'text', (c) =>
-      c.notNull().check(sql`source in ('subject', 'contracting_party', 'automatic', 'public_source', 'third_party')`),
+      c
+        .notNull()
+        .check(
+          sql`source in ('subject', 'contracting_party', 'automatic', 'public_source', 'third_party')`,
+        ),
     )
     .addColumn('purposes', sql`text[]`, (c) => c.notNull())
     .addColumn('sealed', 'bytea', (c) => c.notNull())
@@ -114,7 +121,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id'))
     .addColumn('subject_id', 'text', (c) => c.notNull())
     .addColumn('purpose', 'text', (c) => c.notNull())
-    .addColumn('consent', 'text', (c) => c.check(sql`consent in ('given', 'withdrawn', 'refused', 'expired')`))
+    .addColumn('consent', 'text', (c) =>
+      c.check(sql`consent in ('given', 'withdrawn', 'refused', 'expired')`),
+    )
     .addColumn('consent_at', 'timestamptz')
     .addColumn('consent_register_version', 'text')
     .addColumn('objected_at', 'timestamptz')

@@ -5,6 +5,8 @@ import * as m0003 from './0003_subject_keys.js';
 import * as m0004 from './0004_audit.js';
 import * as m0005 from './0005_vault.js';
 import * as m0006 from './0006_consent.js';
+import * as m0007 from './0007_requests.js';
+import * as m0008 from './0008_retention.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the folder so the
@@ -17,4 +19,6 @@ export const migrations: Record<string, Migration> = {
   '0004_audit': m0004,
   '0005_vault': m0005,
   '0006_consent': m0006,
+  '0007_requests': m0007,
+  '0008_retention': m0008,
 };

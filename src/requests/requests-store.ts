@@ -1,0 +1,280 @@
+import type { Selectable, Updateable } from 'kysely';
+import { sql } from 'kysely';
+import type { Db } from '../db/database.js';
+import type { RightsRequestEventRow, RightsRequestRow } from '../db/schema.js';
+import { openStatuses, type RequestStatus, type RequestType } from './requests-model.js';
+
+export type StoredRequest = {
+  tenantId: string;
+  id: string;
+  type: RequestType;
+  status: RequestStatus;
+  channel: 'public' | 'api';
+  verificationMethod: string | null;
+  subjectId: string | null;
+  identityIndex: Buffer;
+  sealed: Buffer;
+  details: Record<string, unknown>;
+  registerVersion: string | null;
+  deadline: string;
+  receivedAt: Date;
+  verifiedAt: Date | null;
+  dueAt: Date;
+  pausedAt: Date | null;
+  pausedDays: number;
+  extension: string | null;
+  extensionReason: string | null;
+  extendedAt: Date | null;
+  completedAt: Date | null;
+  statusReason: string | null;
+  outcome: Record<string, unknown> | null;
+  receipt: Record<string, unknown> | null;
+  remindedAt: Date | null;
+  forwardedAt: Date | null;
+  controllerAnswer: Record<string, unknown> | null;
+  codeHash: Buffer | null;
+  codeExpiresAt: Date | null;
+  codeAttempts: number;
+  createdAt: Date;
+  updatedAt: Date;
+};
+
+export type TimelineEntry = {
+  seq: number;
+  at: Date;
+  kind: 'status' | 'step' | 'mail' | 'note';
+  fromStatus: RequestStatus | null;
+  toStatus: RequestStatus | null;
+  actor: string;
+  message: string;
+};
+
+const toRequest = (row: Selectable<RightsRequestRow>): StoredRequest => row as unknown as StoredRequest;
+
+const json = (value: unknown): string => JSON.stringify(value);
+
+export async function insertRequest(
+  db: Db,
+  request: Omit<StoredRequest, 'createdAt' | 'updatedAt' | 'codeAttempts' | 'pausedDays'>,
+): Promise<StoredRequest> {
+  const row = await db
+    .insertInto('rightsRequests')
+    .values({
+      ...request,
+      details: json(request.details),
+      outcome: json(request.outcome),
+      receipt: json(request.receipt),
+      controllerAnswer: json(request.controllerAnswer),
+      updatedAt: request.receivedAt,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return toRequest(row);
+}
+
+export async function findRequest(
+  db: Db,
+  tenantId: string,
+  id: string,
+  options: { forUpdate?: boolean } = {},
+): Promise<StoredRequest | undefined> {
+  let query = db
+    .selectFrom('rightsRequests')
+    .selectAll()
+    .where('tenantId', '=', tenantId)
+    .where('id', '=', id);
+  if (options.forUpdate) query = query.forUpdate();
+  const row = await query.executeTakeFirst();
+  return row && toRequest(row);
+}
+
+export type RequestChanges = Partial<
+  Omit<StoredRequest, 'tenantId' | 'id' | 'createdAt' | 'outcome' | 'receipt' | 'controllerAnswer' | 'details'>
+> & {
+  outcome?: Record<string, unknown> | null;
+  receipt?: Record<string, unknown> | null;
+  controllerAnswer?: Record<string, unknown> | null;
+  details?: Record<string, unknown>;
+};
+
+export async function updateRequest(
+  db: Db,
+  tenantId: string,
+  id: string,
+  changes: RequestChanges,
+  at: Date,
+): Promise<StoredRequest> {
+  const { outcome, receipt, controllerAnswer, details, ...rest } = changes;
+  const set: Updateable<RightsRequestRow> = { ...rest, updatedAt: at };
+  if (outcome !== undefined) set.outcome = json(outcome);
+  if (receipt !== undefined) set.receipt = json(receipt);
+  if (controllerAnswer !== undefined) set.controllerAnswer = json(controllerAnswer);
+  if (details !== undefined) set.details = json(details);
+  const row = await db
+    .updateTable('rightsRequests')
+    .set(set)
+    .where('tenantId', '=', tenantId)
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return toRequest(row);
+}
+
+/** An open request of the same type for the same identity, if any. */
+export async function findOpenDuplicate(
+  db: Db,
+  tenantId: string,
+  identityIndex: Buffer,
+  type: RequestType,
+): Promise<StoredRequest | undefined> {
+  const row = await db
+    .selectFrom('rightsRequests')
+    .selectAll()
+    .where('tenantId', '=', tenantId)
+    .where('identityIndex', '=', identityIndex)
+    .where('type', '=', type)
+    .where('status', 'in', openStatuses)
+    .executeTakeFirst();
+  return row && toRequest(row);
+}
+
+export type RequestFilter = {
+  status?: RequestStatus[] | undefined;
+  type?: RequestType | undefined;
+  overdue?: boolean | undefined;
+  subjectId?: string | undefined;
+  sort?: 'due' | 'received' | undefined;
+  after?: string | undefined;
+  limit: number;
+};
+
+/**
+ * Requests of a tenant. Sorted by due date (soonest, overdue first) or by
+ * receipt; `after` is the last id of the previous page, and for the due-date
+ * order the cursor is resolved to its (due, id) position.
+ */
+export async function listRequests(db: Db, tenantId: string, filter: RequestFilter, at: Date): Promise<StoredRequest[]> {
+  let query = db.selectFrom('rightsRequests').selectAll().where('tenantId', '=', tenantId);
+  if (filter.status && filter.status.length > 0) query = query.where('status', 'in', filter.status);
+  if (filter.type) query = query.where('type', '=', filter.type);
+  if (filter.subjectId) query = query.where('subjectId', '=', filter.subjectId);
+  if (filter.overdue === true) query = query.where('status', 'in', openStatuses).where('dueAt', '<', at);
+  if (filter.overdue === false)
+    query = query.where((eb) => eb.or([eb('status', 'not in', openStatuses), eb('dueAt', '>=', at)]));
+  if (filter.sort === 'due') {
+    if (filter.after) {
+      const cursor = await findRequest(db, tenantId, filter.after);
+      if (cursor) {
+        query = query.where((eb) =>
+          eb.or([eb('dueAt', '>', cursor.dueAt), eb.and([eb('dueAt', '=', cursor.dueAt), eb('id', '>', cursor.id)])]),
+        );
+      }
+    }
+    query = query.orderBy('dueAt').orderBy('id');
+  } else {
+    if (filter.after) query = query.where('id', '>', filter.after);
+    query = query.orderBy('id');
+  }
+  return (await query.limit(filter.limit).execute()).map(toRequest);
+}
+
+/** Requests in one status whose time has come (for the scheduled jobs). */
+export async function listByStatus(db: Db, status: RequestStatus[], limit = 500): Promise<StoredRequest[]> {
+  return (
+    await db.selectFrom('rightsRequests').selectAll().where('status', 'in', status).orderBy('dueAt').limit(limit).execute()
+  ).map(toRequest);
+}
+
+export async function appendTimeline(
+  db: Db,
+  tenantId: string,
+  requestId: string,
+  entry: Omit<TimelineEntry, 'seq'>,
+): Promise<void> {
+  await db
+    .insertInto('rightsRequestEvents')
+    .values({
+      tenantId,
+      requestId,
+      seq: sql<number>`(select coalesce(max(seq), 0) + 1 from rights_request_events where tenant_id = ${tenantId} and request_id = ${requestId})`,
+      ...entry,
+    })
+    .execute();
+}
+
+export async function listTimeline(db: Db, tenantId: string, requestId: string): Promise<TimelineEntry[]> {
+  const rows: Selectable<RightsRequestEventRow>[] = await db
+    .selectFrom('rightsRequestEvents')
+    .selectAll()
+    .where('tenantId', '=', tenantId)
+    .where('requestId', '=', requestId)
+    .orderBy('seq')
+    .execute();
+  return rows.map((r) => ({
+    seq: r.seq,
+    at: r.at,
+    kind: r.kind as TimelineEntry['kind'],
+    fromStatus: r.fromStatus as RequestStatus | null,
+    toStatus: r.toStatus as RequestStatus | null,
+    actor: r.actor,
+    message: r.message,
+  }));
+}
+
+export async function insertDownload(
+  db: Db,
+  row: { tenantId: string; tokenHash: Buffer; requestId: string; sealed: Buffer; bytes: number; expiresAt: Date },
+): Promise<void> {
+  await db.insertInto('rightsRequestDownloads').values(row).execute();
+}
+
+/**
+ * Takes a download once: the row is locked, its content returned and removed
+ * in the same statement's transaction, so a second use finds nothing.
+ */
+export async function takeDownload(
+  db: Db,
+  tenantId: string,
+  tokenHash: Buffer,
+  at: Date,
+): Promise<{ requestId: string; sealed: Buffer | null; expiresAt: Date; downloadedAt: Date | null } | undefined> {
+  const row = await db
+    .selectFrom('rightsRequestDownloads')
+    .select(['requestId', 'sealed', 'expiresAt', 'downloadedAt'])
+    .where('tenantId', '=', tenantId)
+    .where('tokenHash', '=', tokenHash)
+    .forUpdate()
+    .executeTakeFirst();
+  if (!row) return undefined;
+  if (row.sealed && !row.downloadedAt && row.expiresAt > at) {
+    await db
+      .updateTable('rightsRequestDownloads')
+      .set({ sealed: null, downloadedAt: at })
+      .where('tenantId', '=', tenantId)
+      .where('tokenHash', '=', tokenHash)
+      .execute();
+  }
+  return row;
+}
+
+export type ControllerRoute = {
+  tenantId: string;
+  webhookUrl: string | null;
+  sealedSecret: Buffer | null;
+  email: string | null;
+  updatedAt: Date;
+};
+
+export async function findControllerRoute(db: Db, tenantId: string): Promise<ControllerRoute | undefined> {
+  return db.selectFrom('controllerRoutes').selectAll().where('tenantId', '=', tenantId).executeTakeFirst();
+}
+
+export async function upsertControllerRoute(db: Db, route: ControllerRoute): Promise<ControllerRoute> {
+  const { tenantId, ...rest } = route;
+  return db
+    .insertInto('controllerRoutes')
+    .values(route)
+    .onConflict((oc) => oc.column('tenantId').doUpdateSet(rest))
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
