@@ -51,7 +51,11 @@ export function registerApiKeyRoutes(
         tags: ['keys'],
         summary: 'The key making this call: its id, tenant and scopes',
         response: {
-          200: z.object({ keyId: z.string(), tenantId: z.string().nullable(), scopes: z.array(scopeSchema) }),
+          200: z.object({
+            keyId: z.string(),
+            tenantId: z.string().nullable(),
+            scopes: z.array(scopeSchema),
+          }),
           ...authErrors,
         },
       },

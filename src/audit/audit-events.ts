@@ -215,6 +215,8 @@ export const auditActions = {
       .object({
         version: z.union([z.number().int(), z.string().max(100)]),
         registerId: id.optional(),
+        material: z.boolean().optional(),
+        reasons: z.array(z.string().max(500)).max(100).optional(),
       })
       .strict(),
     personal: [],

@@ -1,18 +1,21 @@
 import { Command, CommanderError } from 'commander';
 import { registerApiKeyCommands } from '../access/api-keys-cli.js';
-import { registerMasterKeyCommands } from '../crypto/master-key-cli.js';
-import { registerVaultCommands } from '../vault/vault-cli.js';
 import { registerAuditCommands } from '../audit/audit-cli.js';
+import { registerBackupCommands } from '../backup/backup-cli.js';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { registerConsentCommands } from '../consent/consent-cli.js';
 import { KeyConfigError } from '../crypto/installation-keys.js';
+import { registerMasterKeyCommands } from '../crypto/master-key-cli.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { registerJobCommands } from '../jobs/jobs-cli.js';
+import { registerRegisterCommands } from '../register/register-cli.js';
+import { registerRequestCommands } from '../requests/requests-cli.js';
+import { registerRetentionCommands } from '../retention/retention-cli.js';
 import { avowVersion } from '../server/app.js';
 import { openConfiguredDatabase } from '../server/runtime.js';
 import { serve } from '../server/serve.js';
-import { registerRegisterCommands } from '../register/register-cli.js';
 import { registerTenantCommands } from '../tenancy/tenants-cli.js';
+import { registerVaultCommands } from '../vault/vault-cli.js';
 import { ApiError } from './api-client.js';
 import { type Output, print, UsageError } from './output.js';
 
@@ -66,6 +69,9 @@ export function buildCli(): Command {
   registerJobCommands(program);
   registerConsentCommands(program);
   registerAuditCommands(program);
+  registerRetentionCommands(program);
+  registerBackupCommands(program);
+  registerRequestCommands(program);
 
   return program;
 }

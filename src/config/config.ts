@@ -46,7 +46,10 @@ const envSchema = z.object({
   AVOW_WORKER: booleanString.default(true),
   AVOW_SMTP_URL: z
     .string()
-    .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL, e.g. smtp://user:pass@mail.example.com:587')
+    .regex(
+      /^smtps?:\/\//,
+      'must be an smtp:// or smtps:// URL, e.g. smtp://user:pass@mail.example.com:587',
+    )
     .optional(),
   AVOW_MAIL_FROM: z.string().min(3).default('Avow <privacy@localhost>'),
 });

@@ -1,5 +1,5 @@
 import rateLimit from '@fastify/rate-limit';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { auditContextFrom } from '../audit/audit-events.js';
@@ -94,7 +94,7 @@ export async function registerConsentPublicRoutes(
   const { consent } = options;
   const tags = ['consent (public)'];
 
-  await app.register(async (plain) => {
+  const plugin: FastifyPluginAsync = async (plain) => {
     const scope = plain.withTypeProvider<ZodTypeProvider>();
     await scope.register(rateLimit, {
       max: options.rateLimitPerMinute ?? 300,
@@ -113,17 +113,23 @@ export async function registerConsentPublicRoutes(
       reply.header('cross-origin-resource-policy', 'cross-origin');
     });
 
-    scope.options(
-      '/v1/public/tenants/:tenantId/*',
-      { config: { access: 'public' }, schema: { hide: true } },
-      async (_request, reply) =>
-        reply
-          .header('access-control-allow-methods', 'GET, POST, OPTIONS')
-          .header('access-control-allow-headers', 'content-type, sec-gpc')
-          .header('access-control-max-age', '600')
-          .status(204)
-          .send(),
-    );
+    // Preflight for the banner's JSON POSTs; only the consent paths (other domains own theirs).
+    for (const path of [
+      '/v1/public/tenants/:tenantId/consent',
+      '/v1/public/tenants/:tenantId/consent/*',
+    ]) {
+      scope.options(
+        path,
+        { config: { access: 'public' }, schema: { hide: true } },
+        async (_request, reply) =>
+          reply
+            .header('access-control-allow-methods', 'GET, POST, OPTIONS')
+            .header('access-control-allow-headers', 'content-type, sec-gpc')
+            .header('access-control-max-age', '600')
+            .status(204)
+            .send(),
+      );
+    }
 
     scope.get('/.well-known/gpc.json', { schema: { hide: true } }, async (_request, reply) =>
       reply
@@ -464,5 +470,6 @@ export async function registerConsentPublicRoutes(
       async (request, reply) =>
         unsubscribePage(request, reply, request.params.tenantId, request.query.token, true),
     );
-  });
+  };
+  await app.register(plugin);
 }

@@ -32,6 +32,12 @@ describe('unsubscribe and visitor tokens', () => {
         `${v}.${payload}.${sig?.replace(/^./, (c) => (c === 'A' ? 'B' : 'A'))}`,
       ),
     ).toBeNull();
+    // The same signature bytes spelled with non-zero padding bits: refused too.
+    const last = sig?.at(-1) ?? 'A';
+    expect('AQgw').toContain(last);
+    const respelled = `${sig?.slice(0, -1)}${String.fromCharCode(last.charCodeAt(0) + 1)}`;
+    expect(Buffer.from(respelled, 'base64url')).toEqual(Buffer.from(sig ?? '', 'base64url'));
+    expect(tokens.readUnsubscribeToken(`${v}.${payload}.${respelled}`)).toBeNull();
     expect(tokens.readUnsubscribeToken('garbage')).toBeNull();
     expect(createTokens(keyring()).readUnsubscribeToken(token)).toBeNull();
   });

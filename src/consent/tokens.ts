@@ -28,10 +28,10 @@ export function createTokens(keyring: Signer) {
     keyring.sign(Buffer.from(`avow/v1/${label}\n${payload}`, 'utf8')).toString('base64url');
   const valid = (label: string, payload: string, signature: string) => {
     if (!/^[A-Za-z0-9_-]{86}$/.test(signature)) return false;
-    return keyring.verify(
-      Buffer.from(`avow/v1/${label}\n${payload}`, 'utf8'),
-      Buffer.from(signature, 'base64url'),
-    );
+    const bytes = Buffer.from(signature, 'base64url');
+    // One spelling per token: unused trailing bits must be zero.
+    if (bytes.toString('base64url') !== signature) return false;
+    return keyring.verify(Buffer.from(`avow/v1/${label}\n${payload}`, 'utf8'), bytes);
   };
 
   return {

@@ -100,7 +100,10 @@ export function loadInstallationKeys(config: Config): InstallationKeys {
         keys.masterKey ? 'AVOW_MASTER_KEY' : 'AVOW_MASTER_KEY_FILE',
       ),
       masterKeyVersion: keys.masterKeyVersion ?? 1,
-      previousMasterKeys: parsePreviousMasterKeys(keys.previousMasterKeys, keys.masterKeyVersion ?? 1),
+      previousMasterKeys: parsePreviousMasterKeys(
+        keys.previousMasterKeys,
+        keys.masterKeyVersion ?? 1,
+      ),
       signingKey,
       publicKey: createPublicKey(signingKey),
       source: keys.masterKey ? 'environment' : 'file',
@@ -174,21 +177,29 @@ function loadOrCreateKeyFiles(dir: string): InstallationKeys {
 }
 
 /** `1:KEY,2:KEY` from AVOW_PREVIOUS_MASTER_KEYS; a version may not repeat or reach the current one. */
-export function parsePreviousMasterKeys(text: string | undefined, currentVersion: number): { version: number; key: Buffer }[] {
+export function parsePreviousMasterKeys(
+  text: string | undefined,
+  currentVersion: number,
+): { version: number; key: Buffer }[] {
   if (!text) return [];
   const out: { version: number; key: Buffer }[] = [];
   for (const part of text.split(',')) {
     const [versionText, keyText] = part.trim().split(':', 2);
     const version = Number(versionText);
     if (!Number.isInteger(version) || version < 1 || !keyText) {
-      throw new KeyConfigError('AVOW_PREVIOUS_MASTER_KEYS must be VERSION:KEY pairs separated by commas');
+      throw new KeyConfigError(
+        'AVOW_PREVIOUS_MASTER_KEYS must be VERSION:KEY pairs separated by commas',
+      );
     }
     if (version >= currentVersion || out.some((o) => o.version === version)) {
       throw new KeyConfigError(
         `AVOW_PREVIOUS_MASTER_KEYS: version ${version} must be unique and lower than AVOW_MASTER_KEY_VERSION (${currentVersion})`,
       );
     }
-    out.push({ version, key: parseMasterKey(keyText, `AVOW_PREVIOUS_MASTER_KEYS (version ${version})`) });
+    out.push({
+      version,
+      key: parseMasterKey(keyText, `AVOW_PREVIOUS_MASTER_KEYS (version ${version})`),
+    });
   }
   return out;
 }
@@ -204,12 +215,17 @@ export function masterKeyFileFor(dir: string, version: number): string {
 }
 
 function readMasterKeyVersions(dir: string, firstFile: string): { version: number; key: Buffer }[] {
-  const versions = [{ version: 1, key: parseMasterKey(readFileSync(firstFile, 'utf8'), firstFile) }];
+  const versions = [
+    { version: 1, key: parseMasterKey(readFileSync(firstFile, 'utf8'), firstFile) },
+  ];
   for (const name of readdirSync(dir)) {
     const match = /^master\.v(\d+)\.key$/.exec(name);
     if (!match) continue;
     const file = path.join(dir, name);
-    versions.push({ version: Number(match[1]), key: parseMasterKey(readFileSync(file, 'utf8'), file) });
+    versions.push({
+      version: Number(match[1]),
+      key: parseMasterKey(readFileSync(file, 'utf8'), file),
+    });
   }
   return versions;
 }

@@ -1,4 +1,4 @@
-import { createHmac, randomInt } from 'node:crypto';
+import { createHmac, randomBytes, randomInt } from 'node:crypto';
 import { safeEqual, sha256 } from './hashing.js';
 
 /**
@@ -17,9 +17,17 @@ export function oneTimeCodeDigest(key: Buffer, context: string, code: string): B
   return createHmac('sha256', key).update(context).update('\0').update(code).digest();
 }
 
-export function oneTimeCodeMatches(key: Buffer, context: string, code: string, stored: Buffer): boolean {
+export function oneTimeCodeMatches(
+  key: Buffer,
+  context: string,
+  code: string,
+  stored: Buffer,
+): boolean {
   return safeEqual(oneTimeCodeDigest(key, context, code), stored);
 }
 
 /** A download or status token is 256 random bits: SHA-256 of it is enough at rest. */
 export const tokenDigest = (token: string): Buffer => sha256(token);
+
+/** A Standard Webhooks secret: `whsec_` and 32 random bytes in standard base64 (the spec's format). */
+export const newWebhookSecret = (): string => `whsec_${randomBytes(32).toString('base64')}`;

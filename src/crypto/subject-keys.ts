@@ -61,13 +61,11 @@ export function createSubjectKeys(deps: { keyring: Keyring }) {
       .insertInto('subjectKeys')
       .values({ tenantId, subjectId, wrappedKey: null, masterKeyVersion: null, destroyedAt: at })
       .onConflict((oc) =>
-        oc
-          .columns(['tenantId', 'subjectId'])
-          .doUpdateSet({
-            wrappedKey: null,
-            masterKeyVersion: null,
-            destroyedAt: sql`coalesce(subject_keys.destroyed_at, ${at})`,
-          }),
+        oc.columns(['tenantId', 'subjectId']).doUpdateSet({
+          wrappedKey: null,
+          masterKeyVersion: null,
+          destroyedAt: sql`coalesce(subject_keys.destroyed_at, ${at})`,
+        }),
       )
       .execute();
   }

@@ -29,7 +29,7 @@ export function createDecisionsService(deps: {
   const { db, policies, blindIndex, audit } = deps;
   const now = deps.now ?? (() => new Date());
 
-  function checkPurpose(purpose: string, known: Map<string, unknown>, path: string): void {
+  function checkPurpose(_purpose: string, known: Map<string, unknown>, path: string): void {
     // An unknown purpose is an answer (no_legal_basis), not an error; but a
     // register with no purposes at all means the caller forgot to activate one.
     if (known.size === 0) {

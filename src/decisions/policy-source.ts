@@ -1,12 +1,11 @@
-import type { Db } from '../db/database.js';
-import { type Register, registerSchema } from '../register/register-schema.js';
-import { findActiveVersion } from '../register/register-store.js';
+import type { Register } from '../register/register-schema.js';
 import { compilePolicy, type Policy } from './decide.js';
 
-/** The register capability's active version, as decisions and the vault read it. */
-export type ActiveRegister = { version: string | number; register: Register };
+/** The register capability's `getActiveRegister`, as decisions and the vault read it. */
 export type RegisterReader = {
-  getActiveRegister: (tenantId: string) => Promise<ActiveRegister | null>;
+  getActiveRegister: (
+    tenantId: string,
+  ) => Promise<{ versionId: string; register: Register } | undefined>;
 };
 
 export type PolicySource = { current: (tenantId: string) => Promise<Policy> };
@@ -31,9 +30,7 @@ export function createPolicySource(deps: {
       const policy = deps.registers
         .getActiveRegister(tenantId)
         .then((active) =>
-          active
-            ? compilePolicy(active.register, String(active.version))
-            : compilePolicy(null, null),
+          active ? compilePolicy(active.register, active.versionId) : compilePolicy(null, null),
         );
       cache.set(tenantId, { policy, until: now() + ttl });
       policy.catch(() => cache.delete(tenantId));
@@ -41,20 +38,6 @@ export function createPolicySource(deps: {
     },
     forget(tenantId: string): void {
       cache.delete(tenantId);
-    },
-  };
-}
-
-/**
- * Reads the active register through the register capability's store. Used
- * until (or unless) the register service offers `getActiveRegister` itself.
- */
-export function registerReaderFromStore(db: Db): RegisterReader {
-  return {
-    async getActiveRegister(tenantId) {
-      const version = await findActiveVersion(db, tenantId);
-      if (!version) return null;
-      return { version: version.number, register: registerSchema.parse(version.register) };
     },
   };
 }

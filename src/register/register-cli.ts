@@ -3,10 +3,11 @@ import { type Command, Option } from 'commander';
 import { ApiError, callApi } from '../cli/api-client.js';
 import { connection, print, table, UsageError, withConnection } from '../cli/output.js';
 import { idPattern } from '../ids/ids.js';
-import { diffRegisters } from './diff.js';
 import type { Register } from './register-schema.js';
-import { renderPolicy } from './render.js';
-import { formatProblem, type RegisterProblem, validateRegister } from './validate.js';
+import type { RegisterProblem } from './validate.js';
+
+// Loaded when a register command runs, so other commands start no slower.
+const validation = () => import('./validate.js');
 
 function readText(file: string): string {
   try {
@@ -17,7 +18,8 @@ function readText(file: string): string {
 }
 
 /** Validates a local file; prints its problems and fails when there are any. */
-function loadValid(file: string): Register {
+async function loadValid(file: string): Promise<Register> {
+  const { validateRegister, formatProblem } = await validation();
   const result = validateRegister(readText(file), file);
   if (result.ok) return result.register;
   for (const p of result.problems) process.stderr.write(`${formatProblem(p)}\n`);
@@ -38,7 +40,8 @@ export function registerRegisterCommands(program: Command): void {
     )
     .argument('<files...>', 'register YAML files')
     .option('--json', 'print JSON for scripts', false)
-    .action((files: string[], options: { json: boolean }) => {
+    .action(async (files: string[], options: { json: boolean }) => {
+      const { validateRegister, formatProblem } = await validation();
       const problems: RegisterProblem[] = [];
       for (const file of files) {
         const result = validateRegister(readText(file), file);
@@ -61,8 +64,9 @@ export function registerRegisterCommands(program: Command): void {
       new Option('--format <format>', 'output format').choices(['md', 'html']).default('md'),
     )
     .option('--out <file>', 'write to a file instead of standard output')
-    .action((file: string, options: { format: 'md' | 'html'; out?: string }) => {
-      const text = renderPolicy(loadValid(file), options.format);
+    .action(async (file: string, options: { format: 'md' | 'html'; out?: string }) => {
+      const { renderPolicy } = await import('./render.js');
+      const text = renderPolicy(await loadValid(file), options.format);
       if (options.out) writeFileSync(options.out, text);
       else process.stdout.write(text);
     });
@@ -76,6 +80,8 @@ export function registerRegisterCommands(program: Command): void {
       .argument('<a>', 'register file or version id')
       .argument('<b>', 'register file or version id'),
   ).action(async (a: string, b: string, options) => {
+    const { validateRegister } = await validation();
+    const { diffRegisters } = await import('./diff.js');
     const load = async (ref: string): Promise<Register> => {
       if (!idPattern('registerVersion').test(ref)) return loadValid(ref);
       const version = await callApi<VersionReply>(
@@ -112,6 +118,7 @@ export function registerRegisterCommands(program: Command): void {
       );
     } catch (error) {
       if (error instanceof ApiError && error.code === 'unprocessable') {
+        const { formatProblem } = await validation();
         for (const d of error.details as Partial<RegisterProblem>[])
           process.stderr.write(
             `${formatProblem({ file, line: d.line ?? 1, column: d.column ?? 1, path: d.path ?? '', message: d.message ?? '', ...(d.allowed ? { allowed: d.allowed } : {}) })}\n`,

@@ -1,8 +1,9 @@
 import { z } from 'zod';
+import { auditContextFrom } from '../audit/audit-events.js';
 import type { Db } from '../db/database.js';
 import { notFound } from '../errors/errors.js';
 import type { App } from '../http/app-types.js';
-import { principalOf, tenantOf } from '../http/auth.js';
+import { tenantOf } from '../http/auth.js';
 import { authErrors, errorReply, page, pageQuery, timestamp, toPage } from '../http/schemas.js';
 import { idPattern } from '../ids/ids.js';
 import { recordOfProcessing, recordOfProcessingCsv } from './record-of-processing.js';
@@ -126,7 +127,7 @@ export function registerRegisterRoutes(
     async (request, reply) => {
       const tenantId = await tenantOf(request, db);
       const yaml = typeof request.body === 'string' ? request.body : request.body.yaml;
-      const outcome = await register.publish(tenantId, yaml, principalOf(request).keyId);
+      const outcome = await register.publish(tenantId, yaml, auditContextFrom(request));
       return reply
         .status(outcome.created ? 201 : 200)
         .send({ created: outcome.created, version: { ...outcome.version, active: true } });

@@ -1,3 +1,5 @@
+import { type AuditContext, systemContext } from '../audit/audit-events.js';
+import type { AuditService } from '../audit/audit-service.js';
 import { sha256 } from '../crypto/hashing.js';
 import type { Db } from '../db/database.js';
 import { AppError, notFound } from '../errors/errors.js';
@@ -40,7 +42,23 @@ export function problemsError(problems: RegisterProblem[]): AppError {
   );
 }
 
-export function createRegisterService(deps: { db: Db; now?: () => Date; cacheSize?: number }) {
+/** What other capabilities hear after a new version is active (committed). */
+export type RegisterActivated = {
+  tenantId: string;
+  versionId: string;
+  register: Register;
+  /** Against the version it replaced; absent for a tenant's first register. */
+  diff?: RegisterDiff;
+};
+
+export function createRegisterService(deps: {
+  db: Db;
+  audit: Pick<AuditService, 'record'>;
+  /** Called after the activation commits: caches to drop, consent to renew. */
+  onActivated?: (event: RegisterActivated) => Promise<void> | void;
+  now?: () => Date;
+  cacheSize?: number;
+}) {
   const { db } = deps;
   const now = deps.now ?? (() => new Date());
   const cacheSize = deps.cacheSize ?? 1000;
@@ -69,15 +87,18 @@ export function createRegisterService(deps: { db: Db; now?: () => Date; cacheSiz
   async function publish(
     tenantId: string,
     yaml: string,
-    by: string | null,
+    by: AuditContext = systemContext,
   ): Promise<PublishOutcome> {
     const result = validateRegister(yaml, 'register.yaml');
     if (!result.ok) throw problemsError(result.problems);
     const contentHash = sha256(yaml).toString('hex');
-    return db.transaction().execute(async (tx) => {
+    const createdBy = by.actor.type === 'system' ? null : by.actor.id;
+    const outcome = await db.transaction().execute(async (tx) => {
       await lockTenantRegister(tx, tenantId);
       const active = await findActiveVersion(tx, tenantId);
-      if (active && active.contentHash === contentHash) return { version: active, created: false };
+      if (active && active.contentHash === contentHash) {
+        return { version: active, created: false, diff: undefined };
+      }
       const version = await insertVersion(tx, {
         id: newId('registerVersion'),
         tenantId,
@@ -85,11 +106,32 @@ export function createRegisterService(deps: { db: Db; now?: () => Date; cacheSiz
         contentHash,
         yaml,
         register: result.register,
-        createdBy: by,
+        createdBy,
       });
-      await setActive(tx, tenantId, version.id, by, now());
-      return { version, created: true };
+      await setActive(tx, tenantId, version.id, createdBy, now());
+      const diff = active ? diffRegisters(remember(active), result.register) : undefined;
+      // The new version and the evidence of who activated it commit together.
+      await deps.audit.record(tx, {
+        ...by,
+        tenantId,
+        action: 'register.activated',
+        outcome: 'success',
+        payload: {
+          version: version.id,
+          ...(diff ? { material: diff.material, reasons: diff.reasons } : {}),
+        },
+      });
+      return { version, created: true, diff };
     });
+    if (outcome.created && deps.onActivated) {
+      await deps.onActivated({
+        tenantId,
+        versionId: outcome.version.id,
+        register: result.register,
+        ...(outcome.diff ? { diff: outcome.diff } : {}),
+      });
+    }
+    return { version: outcome.version, created: outcome.created };
   }
 
   /** The register in force for a tenant, for every domain that enforces it. */

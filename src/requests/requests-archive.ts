@@ -30,12 +30,20 @@ export type ArchiveInput = {
 export const manifestBytes = (manifest: unknown): Buffer =>
   Buffer.from(`avow/v1/export-manifest\n${canonicalJson(manifest)}`, 'utf8');
 
-function retentionOf(register: Register | null, policy: Policy, category: string, purposes: string[]): string[] {
+function retentionOf(
+  register: Register | null,
+  policy: Policy,
+  category: string,
+  purposes: string[],
+): string[] {
   if (!register) return [];
   const out: string[] = [];
   for (const key of purposes) {
-    const rule = register.retention.rules.find((r) => r.key === policy.purposes.get(key)?.retention);
-    if (rule) out.push(`${rule.name ?? rule.key}: ${rule.action} ${rule.duration} after ${rule.trigger}`);
+    const rule = register.retention.rules.find(
+      (r) => r.key === policy.purposes.get(key)?.retention,
+    );
+    if (rule)
+      out.push(`${rule.name ?? rule.key}: ${rule.action} ${rule.duration} after ${rule.trigger}`);
   }
   for (const rule of register.retention.rules) {
     if (rule.categories.length > 0 && coveredBy(category, rule.categories, policy.categoryParent))
@@ -48,19 +56,34 @@ function retentionOf(register: Register | null, policy: Policy, category: string
   return [...new Set(out)];
 }
 
-function recipientsOf(register: Register | null, policy: Policy, category: string, purposes: string[]) {
+function recipientsOf(
+  register: Register | null,
+  policy: Policy,
+  category: string,
+  purposes: string[],
+) {
   if (!register) return [];
   const keys = new Set(purposes.flatMap((p) => policy.purposes.get(p)?.recipients ?? []));
   return register.recipients
-    .filter((r) => keys.has(r.key) && (r.categories.length === 0 || coveredBy(category, r.categories, policy.categoryParent)))
-    .map((r) => ({ name: r.name, role: r.role, countries: r.countries, safeguard: r.safeguard ?? null }));
+    .filter(
+      (r) =>
+        keys.has(r.key) &&
+        (r.categories.length === 0 || coveredBy(category, r.categories, policy.categoryParent)),
+    )
+    .map((r) => ({
+      name: r.name,
+      role: r.role,
+      countries: r.countries,
+      safeguard: r.safeguard ?? null,
+    }));
 }
 
 function categoryName(register: Register | null, key: string): string {
   return register?.categories.find((c) => c.key === key)?.name ?? key;
 }
 
-const csvValue = (value: unknown): string => (typeof value === 'string' ? value : JSON.stringify(value));
+const csvValue = (value: unknown): string =>
+  typeof value === 'string' ? value : JSON.stringify(value);
 const fileSafe = (key: string): string => key.replace(/[^a-z0-9_.-]/gi, '_');
 
 export function buildDataJson(input: ArchiveInput) {
@@ -88,10 +111,18 @@ export function buildDataJson(input: ArchiveInput) {
     format: 'avow.subject-export/1',
     requestId: input.requestId,
     generatedAt: input.generatedAt.toISOString(),
-    controller: register ? { name: register.organisation.name, contact: register.organisation.privacyContact } : null,
-    subject: exported ? { id: exported.subject.id, kind: exported.subject.kind, status: exported.subject.status } : null,
+    controller: register
+      ? { name: register.organisation.name, contact: register.organisation.privacyContact }
+      : null,
+    subject: exported
+      ? { id: exported.subject.id, kind: exported.subject.kind, status: exported.subject.status }
+      : null,
     identities: (exported?.identities ?? []).map((i) => ({ kind: i.kind, value: i.value })),
-    categories: [...byCategory.entries()].map(([key, records]) => ({ key, name: categoryName(register, key), records })),
+    categories: [...byCategory.entries()].map(([key, records]) => ({
+      key,
+      name: categoryName(register, key),
+      records,
+    })),
     rectificationHistory: (exported?.history ?? []).map((h) => ({
       recordId: h.recordId,
       version: h.version,
@@ -105,9 +136,13 @@ export function buildDataJson(input: ArchiveInput) {
 
 export async function buildArchive(input: ArchiveInput): Promise<{ zip: Buffer; files: string[] }> {
   const data = buildDataJson(input);
-  const files: [string, Buffer][] = [['data.json', Buffer.from(`${JSON.stringify(data, null, 2)}\n`)]];
+  const files: [string, Buffer][] = [
+    ['data.json', Buffer.from(`${JSON.stringify(data, null, 2)}\n`)],
+  ];
   for (const category of data.categories) {
-    const rows = (category.records as ReturnType<typeof buildDataJson>['categories'][number]['records']).map((r) => {
+    const rows = (
+      category.records as ReturnType<typeof buildDataJson>['categories'][number]['records']
+    ).map((r) => {
       const record = r as {
         id: string;
         value: unknown;
@@ -129,18 +164,31 @@ export async function buildArchive(input: ArchiveInput): Promise<{ zip: Buffer; 
         collected_at: record.collectedAt,
       };
     });
-    files.push([`categories/${fileSafe(category.key)}.csv`, Buffer.from(stringify(rows, { header: true }))]);
+    files.push([
+      `categories/${fileSafe(category.key)}.csv`,
+      Buffer.from(stringify(rows, { header: true })),
+    ]);
   }
-  files.push(['consent-history.json', Buffer.from(`${JSON.stringify(input.consentHistory, null, 2)}\n`)]);
+  files.push([
+    'consent-history.json',
+    Buffer.from(`${JSON.stringify(input.consentHistory, null, 2)}\n`),
+  ]);
   files.push(['access-log.json', Buffer.from(`${JSON.stringify(input.accessHistory, null, 2)}\n`)]);
   const manifest = {
     format: 'avow.export-manifest/1',
     requestId: input.requestId,
     tenantId: input.tenantId,
     generatedAt: input.generatedAt.toISOString(),
-    files: files.map(([name, bytes]) => ({ name, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') })),
+    files: files.map(([name, bytes]) => ({
+      name,
+      bytes: bytes.length,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+    })),
   };
-  const signed = { manifest, signature: { alg: 'Ed25519', value: input.sign(manifestBytes(manifest)).toString('base64') } };
+  const signed = {
+    manifest,
+    signature: { alg: 'Ed25519', value: input.sign(manifestBytes(manifest)).toString('base64') },
+  };
   files.push(['manifest.json', Buffer.from(`${JSON.stringify(signed, null, 2)}\n`)]);
 
   const zip = new yazl.ZipFile();

@@ -37,17 +37,26 @@ export type FulfilOptions = {
 };
 
 export type FulfilmentDeps = {
-  vault: Pick<VaultService, 'lookup' | 'get' | 'exportSubject' | 'rectify' | 'erase' | 'pseudonymize'>;
+  vault: Pick<
+    VaultService,
+    'lookup' | 'get' | 'exportSubject' | 'rectify' | 'erase' | 'pseudonymize'
+  >;
   decisions: Pick<DecisionsService, 'setState' | 'setRestriction'>;
   consent: Pick<ConsentService, 'withdraw' | 'history'>;
-  audit: { record: (db: Db, event: AuditEventInput) => Promise<unknown>; accessHistory: (tenantId: string, subjectId: string) => Promise<unknown[]> };
+  audit: {
+    record: (db: Db, event: AuditEventInput) => Promise<unknown>;
+    accessHistory: (tenantId: string, subjectId: string) => Promise<unknown[]>;
+  };
   keyring: { sign: (bytes: Buffer) => Buffer };
 };
 
 export type FulfilInput = {
   ctx: VaultContext;
   request: StoredRequest;
-  requester: { email: string; corrections?: { category: string; value: string; note?: string | undefined }[] | undefined };
+  requester: {
+    email: string;
+    corrections?: { category: string; value: string; note?: string | undefined }[] | undefined;
+  };
   register: Register;
   policy: Policy;
   subjectId: string | null;
@@ -75,15 +84,33 @@ const requestKept = {
   reason: 'kept as evidence that the request was answered (GDPR Art. 5(2) and 12)',
 };
 
-function event(input: FulfilInput, e: Omit<AuditEventInput, 'tenantId' | 'actor' | 'ip' | 'userAgent' | 'requestId'>): AuditEventInput {
+function event(
+  input: FulfilInput,
+  e: Omit<AuditEventInput, 'tenantId' | 'actor' | 'ip' | 'userAgent' | 'requestId'>,
+): AuditEventInput {
   const { ctx } = input;
-  return { ...e, tenantId: ctx.tenantId, actor: ctx.actor, ip: ctx.ip, userAgent: ctx.userAgent, requestId: ctx.requestId } as AuditEventInput;
+  return {
+    ...e,
+    tenantId: ctx.tenantId,
+    actor: ctx.actor,
+    ip: ctx.ip,
+    userAgent: ctx.userAgent,
+    requestId: ctx.requestId,
+  } as AuditEventInput;
 }
 
-async function accessOrPortability(deps: FulfilmentDeps, input: FulfilInput, helpers: Helpers): Promise<Fulfilment> {
+async function accessOrPortability(
+  deps: FulfilmentDeps,
+  input: FulfilInput,
+  helpers: Helpers,
+): Promise<Fulfilment> {
   const { ctx, subjectId } = input;
-  const exported = subjectId ? await deps.vault.exportSubject(ctx, subjectId, { rightsRequestId: input.request.id }) : null;
-  const consentHistory = subjectId ? await deps.consent.history(ctx.tenantId, { subjectId }, { limit: 500 }) : [];
+  const exported = subjectId
+    ? await deps.vault.exportSubject(ctx, subjectId, { rightsRequestId: input.request.id })
+    : null;
+  const consentHistory = subjectId
+    ? await deps.consent.history(ctx.tenantId, { subjectId }, { limit: 500 })
+    : [];
   const accessHistory = subjectId ? await deps.audit.accessHistory(ctx.tenantId, subjectId) : [];
   const { zip, files } = await buildArchive({
     requestId: input.request.id,
@@ -119,7 +146,11 @@ function recipientsOf(input: FulfilInput, categories: string[]): string[] {
     const reaches =
       recipient.categories.length > 0
         ? categories.some((c) => coveredBy(c, recipient.categories, policy.categoryParent))
-        : register.purposes.some((p) => p.recipients.includes(recipient.key) && categories.some((c) => coveredBy(c, p.categories, policy.categoryParent)));
+        : register.purposes.some(
+            (p) =>
+              p.recipients.includes(recipient.key) &&
+              categories.some((c) => coveredBy(c, p.categories, policy.categoryParent)),
+          );
     if (reaches) names.add(recipient.name);
   }
   return [...names];
@@ -135,22 +166,55 @@ async function rectification(deps: FulfilmentDeps, input: FulfilInput): Promise<
     const details: ErrorDetail[] = [];
     input.options.rectifications.forEach((r, i) => {
       const record = held.records.find((x) => x.id === r.recordId);
-      if (!record) details.push({ path: `body.rectifications.${i}.recordId`, message: 'not a record of this subject' });
-      else changes.push({ recordId: r.recordId, category: record.category, value: r.value, reason: r.reason ?? `rights request ${input.request.id}` });
+      if (!record)
+        details.push({
+          path: `body.rectifications.${i}.recordId`,
+          message: 'not a record of this subject',
+        });
+      else
+        changes.push({
+          recordId: r.recordId,
+          category: record.category,
+          value: r.value,
+          reason: r.reason ?? `rights request ${input.request.id}`,
+        });
     });
-    if (details.length > 0) throw new AppError('validation_failed', 'A rectification does not name a record of this subject', { details });
+    if (details.length > 0)
+      throw new AppError(
+        'validation_failed',
+        'A rectification does not name a record of this subject',
+        { details },
+      );
   } else {
     const details: ErrorDetail[] = [];
     (input.requester.corrections ?? []).forEach((c, i) => {
       const records = held.records.filter((r) => r.category === c.category);
       if (records.length === 0) missing.push(c.category);
-      else if (records.length > 1) details.push({ path: `requester.corrections.${i}`, message: `${records.length} records of ${c.category}: name them in body.rectifications (${records.map((r) => r.id).join(', ')})` });
-      else changes.push({ recordId: (records[0] as { id: string }).id, category: c.category, value: c.value, reason: c.note ?? `rights request ${input.request.id}` });
+      else if (records.length > 1)
+        details.push({
+          path: `requester.corrections.${i}`,
+          message: `${records.length} records of ${c.category}: name them in body.rectifications (${records.map((r) => r.id).join(', ')})`,
+        });
+      else
+        changes.push({
+          recordId: (records[0] as { id: string }).id,
+          category: c.category,
+          value: c.value,
+          reason: c.note ?? `rights request ${input.request.id}`,
+        });
     });
-    if (details.length > 0) throw new AppError('unprocessable', 'The corrections match more than one record; say which records change', { details });
+    if (details.length > 0)
+      throw new AppError(
+        'unprocessable',
+        'The corrections match more than one record; say which records change',
+        { details },
+      );
   }
   for (const change of changes) {
-    await deps.vault.rectify(ctx, subjectId, change.recordId, { value: change.value as never, reason: change.reason });
+    await deps.vault.rectify(ctx, subjectId, change.recordId, {
+      value: change.value as never,
+      reason: change.reason,
+    });
   }
   const categories = [...new Set(changes.map((c) => c.category))];
   const recipients = recipientsOf(input, categories);
@@ -160,13 +224,26 @@ async function rectification(deps: FulfilmentDeps, input: FulfilInput): Promise<
       : 'Art. 19: no recipient in the register receives the rectified data; nobody needed to be notified';
   return {
     actions: [
-      ...changes.map((c) => `record ${c.recordId} (${c.category}) rectified; the previous value is kept in its history`),
+      ...changes.map(
+        (c) =>
+          `record ${c.recordId} (${c.category}) rectified; the previous value is kept in its history`,
+      ),
       notice,
       ...missing.map((c) => `no record of ${c} is held, so there was nothing to correct`),
     ],
-    kept: changes.length > 0 ? [{ what: 'the previous values of rectified records', reason: 'kept in the record history so that every change can be traced (GDPR Art. 5(2))' }] : [],
+    kept:
+      changes.length > 0
+        ? [
+            {
+              what: 'the previous values of rectified records',
+              reason:
+                'kept in the record history so that every change can be traced (GDPR Art. 5(2))',
+            },
+          ]
+        : [],
     partial: changes.length === 0 && missing.length > 0,
-    partialReason: changes.length === 0 && missing.length > 0 ? 'none of the data named is held' : undefined,
+    partialReason:
+      changes.length === 0 && missing.length > 0 ? 'none of the data named is held' : undefined,
     steps: changes.length > 0 ? [notice] : [],
   };
 }
@@ -177,12 +254,16 @@ async function erasure(deps: FulfilmentDeps, input: FulfilInput): Promise<Fulfil
   const held = await deps.vault.get(ctx, subjectId);
   const methods = register.rights.erasureMethods;
   if (input.options.erasureMethod && !methods.includes(input.options.erasureMethod)) {
-    throw new AppError('validation_failed', 'The register does not offer this erasure method', { details: [{ path: 'body.erasureMethod', message: `allowed: ${methods.join(', ')}` }] });
+    throw new AppError('validation_failed', 'The register does not offer this erasure method', {
+      details: [{ path: 'body.erasureMethod', message: `allowed: ${methods.join(', ')}` }],
+    });
   }
   const keep = keptByRegister(policy);
   const mustKeep = held.records.some((r) => coveredBy(r.category, keep, policy.categoryParent));
   // What the law makes us keep can only stay if the subject is pseudonymised rather than erased.
-  const method = mustKeep ? 'pseudonymize' : (input.options.erasureMethod ?? (methods.includes('delete') ? 'delete' : 'pseudonymize'));
+  const method = mustKeep
+    ? 'pseudonymize'
+    : (input.options.erasureMethod ?? (methods.includes('delete') ? 'delete' : 'pseudonymize'));
   const kept = [auditLogKept(register), requestKept];
   const recipients = recipientsOf(input, [...new Set(held.records.map((r) => r.category))]);
   const notice =
@@ -201,31 +282,56 @@ async function erasure(deps: FulfilmentDeps, input: FulfilInput): Promise<Fulfil
       steps: [notice],
     };
   }
-  const result = await deps.vault.pseudonymize(ctx, subjectId, { rightsRequestId: input.request.id });
+  const result = await deps.vault.pseudonymize(ctx, subjectId, {
+    rightsRequestId: input.request.id,
+  });
   return {
     actions: [
       `your identities were removed and the data kept is pseudonymised; ${result.recordsDeleted} record${result.recordsDeleted === 1 ? '' : 's'} deleted`,
       notice,
     ],
-    kept: [...result.retained.map((r) => ({ what: `data of category ${r.category}`, reason: r.reason })), ...kept],
+    kept: [
+      ...result.retained.map((r) => ({ what: `data of category ${r.category}`, reason: r.reason })),
+      ...kept,
+    ],
     partial: result.retained.length > 0,
-    partialReason: result.retained.length > 0 ? 'some data must be kept by law; it is listed with its reason' : undefined,
+    partialReason:
+      result.retained.length > 0
+        ? 'some data must be kept by law; it is listed with its reason'
+        : undefined,
     steps: [notice],
   };
 }
 
 /** Art. 18(2): while restricted, only storage and legal claims continue (decisions deny the rest). */
-async function restriction(_deps: FulfilmentDeps, input: FulfilInput, deps: FulfilmentDeps): Promise<Fulfilment> {
+async function restriction(
+  _deps: FulfilmentDeps,
+  input: FulfilInput,
+  deps: FulfilmentDeps,
+): Promise<Fulfilment> {
   const { subjectId } = input;
   if (!subjectId) return nothingHeld();
   const ground = String(input.request.details.ground ?? '');
   return {
-    actions: [`processing of your data is restricted (ground: ${ground}); it is only stored, or used for legal claims, until the restriction is lifted, and you will be told before it is`],
+    actions: [
+      `processing of your data is restricted (ground: ${ground}); it is only stored, or used for legal claims, until the restriction is lifted, and you will be told before it is`,
+    ],
     kept: [],
     partial: false,
     inTx: async (tx) => {
-      await deps.decisions.setRestriction(tx, input.ctx.tenantId, subjectId, { at: input.now, ground });
-      await deps.audit.record(tx, event(input, { action: 'subject.restricted', subjectId, outcome: 'success', payload: { reason: ground } }));
+      await deps.decisions.setRestriction(tx, input.ctx.tenantId, subjectId, {
+        at: input.now,
+        ground,
+      });
+      await deps.audit.record(
+        tx,
+        event(input, {
+          action: 'subject.restricted',
+          subjectId,
+          outcome: 'success',
+          payload: { reason: ground },
+        }),
+      );
     },
   };
 }
@@ -235,7 +341,8 @@ async function objection(deps: FulfilmentDeps, input: FulfilInput): Promise<Fulf
   const { subjectId, register } = input;
   if (!subjectId) return nothingHeld();
   const named = (input.request.details.purposes as string[] | undefined) ?? [];
-  const targets = named.length > 0 ? register.purposes.filter((p) => named.includes(p.key)) : register.purposes;
+  const targets =
+    named.length > 0 ? register.purposes.filter((p) => named.includes(p.key)) : register.purposes;
   const overrides = new Map((input.options.overrides ?? []).map((o) => [o.purpose, o.reason]));
   const stop: string[] = [];
   const refused: string[] = [];
@@ -243,31 +350,62 @@ async function objection(deps: FulfilmentDeps, input: FulfilInput): Promise<Fulf
   for (const purpose of targets) {
     const override = overrides.get(purpose.key);
     if (purpose.directMarketing) {
-      if (override) details.push({ path: 'body.overrides', message: `${purpose.key} is direct marketing: an objection to it always stops it` });
+      if (override)
+        details.push({
+          path: 'body.overrides',
+          message: `${purpose.key} is direct marketing: an objection to it always stops it`,
+        });
       stop.push(purpose.key);
-    } else if (['legitimate_interests', 'public_task', 'consent'].includes(purpose.legalBasis) || purpose.objectionStops) {
-      if (override) refused.push(`${purpose.name}: compelling legitimate grounds override the objection (${override})`);
+    } else if (
+      ['legitimate_interests', 'public_task', 'consent'].includes(purpose.legalBasis) ||
+      purpose.objectionStops
+    ) {
+      if (override)
+        refused.push(
+          `${purpose.name}: compelling legitimate grounds override the objection (${override})`,
+        );
       else stop.push(purpose.key);
     } else if (named.length > 0) {
-      refused.push(`${purpose.name}: relies on ${purpose.legalBasis.replace(/_/g, ' ')}, to which the right to object does not apply`);
+      refused.push(
+        `${purpose.name}: relies on ${purpose.legalBasis.replace(/_/g, ' ')}, to which the right to object does not apply`,
+      );
     }
   }
-  if (details.length > 0) throw new AppError('validation_failed', 'Direct marketing cannot be kept going against an objection', { details });
+  if (details.length > 0)
+    throw new AppError(
+      'validation_failed',
+      'Direct marketing cannot be kept going against an objection',
+      { details },
+    );
   const names = stop.map((k) => register.purposes.find((p) => p.key === k)?.name ?? k);
   return {
     actions: [
-      ...(stop.length > 0 ? [`processing for these purposes stopped: ${names.join(', ')}`] : ['no purpose that an objection stops uses your data']),
+      ...(stop.length > 0
+        ? [`processing for these purposes stopped: ${names.join(', ')}`]
+        : ['no purpose that an objection stops uses your data']),
       ...refused.map((r) => `not stopped: ${r}`),
     ],
     kept: [],
     partial: refused.length > 0,
-    partialReason: refused.length > 0 ? 'some purposes continue; the reasons are listed' : undefined,
+    partialReason:
+      refused.length > 0 ? 'some purposes continue; the reasons are listed' : undefined,
     inTx: async (tx) => {
       for (const purpose of stop) {
-        await deps.decisions.setState(tx, input.ctx.tenantId, subjectId, purpose, { objectedAt: input.now, objectionSource: `request:${input.request.id}` });
+        await deps.decisions.setState(tx, input.ctx.tenantId, subjectId, purpose, {
+          objectedAt: input.now,
+          objectionSource: `request:${input.request.id}`,
+        });
       }
       if (stop.length > 0) {
-        await deps.audit.record(tx, event(input, { action: 'subject.objected', subjectId, outcome: 'success', payload: { purposes: stop } }));
+        await deps.audit.record(
+          tx,
+          event(input, {
+            action: 'subject.objected',
+            subjectId,
+            outcome: 'success',
+            payload: { purposes: stop },
+          }),
+        );
       }
     },
   };
@@ -284,18 +422,36 @@ async function withdrawConsent(deps: FulfilmentDeps, input: FulfilInput): Promis
     channel: input.request.channel === 'api' ? 'api' : 'privacy_center',
     context: input.ctx,
   });
-  const purposes = [...new Set(result.events.map((e) => e.purpose))].map((k) => register.purposes.find((p) => p.key === k)?.name ?? k);
+  const purposes = [...new Set(result.events.map((e) => e.purpose))].map(
+    (k) => register.purposes.find((p) => p.key === k)?.name ?? k,
+  );
   return {
     actions: [
-      purposes.length > 0 ? `consent withdrawn for: ${purposes.join(', ')}` : 'no consent was in force; nothing needed to be withdrawn',
-      ...(result.receipt ? [`consent receipt ${result.receipt.receipt.consentReceiptID} records the withdrawal`] : []),
+      purposes.length > 0
+        ? `consent withdrawn for: ${purposes.join(', ')}`
+        : 'no consent was in force; nothing needed to be withdrawn',
+      ...(result.receipt
+        ? [`consent receipt ${result.receipt.receipt.consentReceiptID} records the withdrawal`]
+        : []),
     ],
-    kept: purposes.length > 0 ? [{ what: 'the record of your consent and its withdrawal', reason: 'kept to prove when consent was given and withdrawn (GDPR Art. 7(1))' }] : [],
+    kept:
+      purposes.length > 0
+        ? [
+            {
+              what: 'the record of your consent and its withdrawal',
+              reason: 'kept to prove when consent was given and withdrawn (GDPR Art. 7(1))',
+            },
+          ]
+        : [],
     partial: false,
   };
 }
 
-export async function fulfilType(deps: FulfilmentDeps, input: FulfilInput, helpers: Helpers): Promise<Fulfilment> {
+export async function fulfilType(
+  deps: FulfilmentDeps,
+  input: FulfilInput,
+  helpers: Helpers,
+): Promise<Fulfilment> {
   switch (input.request.type) {
     case 'access':
     case 'portability':

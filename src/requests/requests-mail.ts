@@ -23,7 +23,8 @@ type R = Pick<StoredRequest, 'id' | 'type' | 'dueAt' | 'status' | 'tenantId'>;
 
 export function mailTexts(register: Register, tenant: Tenant) {
   const org = register.organisation.name;
-  const contact = register.organisation.dpo?.email ?? register.organisation.privacyContact.email ?? null;
+  const contact =
+    register.organisation.dpo?.email ?? register.organisation.privacyContact.email ?? null;
   const authority = register.organisation.supervisoryAuthority;
   const sign = [
     '',
@@ -48,41 +49,94 @@ export function mailTexts(register: Register, tenant: Tenant) {
                 'The code works for 30 minutes. Until you enter it, the time to answer does not run; a request that is never confirmed expires.',
               ]
             : ['Your identity was verified by the service you used, so we are working on it.']),
-          ...(r.status === 'forwarded' ? ['', 'We process this data on behalf of another organisation; they decide on your request.'] : []),
+          ...(r.status === 'forwarded'
+            ? [
+                '',
+                'We process this data on behalf of another organisation; they decide on your request.',
+              ]
+            : []),
           sign,
         ].join('\n'),
     },
     code: {
       subject: (r: R) => `Your code for request ${r.id}`,
-      text: (r: R, code: string) => [`Request id: ${r.id}`, '', `Your new code: ${code}`, 'It works for 30 minutes; earlier codes no longer work.', sign].join('\n'),
+      text: (r: R, code: string) =>
+        [
+          `Request id: ${r.id}`,
+          '',
+          `Your new code: ${code}`,
+          'It works for 30 minutes; earlier codes no longer work.',
+          sign,
+        ].join('\n'),
     },
     verified: {
       subject: (r: R) => `Your request ${r.id} was verified`,
-      text: (r: R) => [`Your identity was verified. We answer your request for ${what(r)} by ${due(r)}.`, '', `Request id: ${r.id}`, `Due date: ${due(r)}`, sign].join('\n'),
+      text: (r: R) =>
+        [
+          `Your identity was verified. We answer your request for ${what(r)} by ${due(r)}.`,
+          '',
+          `Request id: ${r.id}`,
+          `Due date: ${due(r)}`,
+          sign,
+        ].join('\n'),
     },
     extended: {
       subject: (r: R) => `More time is needed for your request ${r.id}`,
       text: (r: R, reason: string) =>
-        [`We need more time to answer your request for ${what(r)}.`, '', `Reason: ${reason}`, '', `Request id: ${r.id}`, `New due date: ${due(r)}`, sign].join('\n'),
+        [
+          `We need more time to answer your request for ${what(r)}.`,
+          '',
+          `Reason: ${reason}`,
+          '',
+          `Request id: ${r.id}`,
+          `New due date: ${due(r)}`,
+          sign,
+        ].join('\n'),
     },
     awaiting: {
       subject: (r: R) => `We need something from you for request ${r.id}`,
       text: (r: R, reason: string) =>
-        [`To answer your request for ${what(r)} we need: ${reason}`, '', 'Until you reply, the time to answer does not run.', '', `Request id: ${r.id}`, sign].join('\n'),
+        [
+          `To answer your request for ${what(r)} we need: ${reason}`,
+          '',
+          'Until you reply, the time to answer does not run.',
+          '',
+          `Request id: ${r.id}`,
+          sign,
+        ].join('\n'),
     },
     rejected: {
       subject: (r: R) => `Your request ${r.id} was declined`,
-      text: (r: R, reason: string) => [`We cannot act on your request for ${what(r)}.`, '', `Reason: ${reason}`, '', `Request id: ${r.id}`, sign].join('\n'),
+      text: (r: R, reason: string) =>
+        [
+          `We cannot act on your request for ${what(r)}.`,
+          '',
+          `Reason: ${reason}`,
+          '',
+          `Request id: ${r.id}`,
+          sign,
+        ].join('\n'),
     },
     expired: {
       subject: (r: R) => `Your request ${r.id} expired`,
       text: (r: R) =>
-        [`Your request for ${what(r)} was never confirmed with the code we sent, so it has expired and nothing was done.`, 'You are welcome to file it again.', '', `Request id: ${r.id}`, sign].join('\n'),
+        [
+          `Your request for ${what(r)} was never confirmed with the code we sent, so it has expired and nothing was done.`,
+          'You are welcome to file it again.',
+          '',
+          `Request id: ${r.id}`,
+          sign,
+        ].join('\n'),
     },
     lifted: {
       subject: (r: R) => `The restriction of your data was lifted (${r.id})`,
       text: (r: R, reason: string) =>
-        [`The restriction of processing you asked for in request ${r.id} has been lifted.`, '', `Reason: ${reason}`, sign].join('\n'),
+        [
+          `The restriction of processing you asked for in request ${r.id} has been lifted.`,
+          '',
+          `Reason: ${reason}`,
+          sign,
+        ].join('\n'),
     },
     completed: {
       subject: (r: R) => `Your request ${r.id} was answered`,
@@ -92,8 +146,16 @@ export function mailTexts(register: Register, tenant: Tenant) {
           '',
           'What we did:',
           ...receipt.receipt.actions.map((a) => `- ${a}`),
-          ...(receipt.receipt.kept.length > 0 ? ['', 'What we kept, and why:', ...receipt.receipt.kept.map((k) => `- ${k.what}: ${k.reason}`)] : []),
-          ...(downloadUrl ? ['', `Download your data (works once, for 7 days): ${downloadUrl}`] : []),
+          ...(receipt.receipt.kept.length > 0
+            ? [
+                '',
+                'What we kept, and why:',
+                ...receipt.receipt.kept.map((k) => `- ${k.what}: ${k.reason}`),
+              ]
+            : []),
+          ...(downloadUrl
+            ? ['', `Download your data (works once, for 7 days): ${downloadUrl}`]
+            : []),
           '',
           `Request id: ${r.id}`,
           '',
@@ -130,10 +192,13 @@ export function mailTexts(register: Register, tenant: Tenant) {
         ].join('\n'),
     },
     reminder: {
-      subject: (r: R, at: Date) => (r.dueAt < at ? `OVERDUE: request ${r.id}` : `Request ${r.id} is due on ${due(r)}`),
+      subject: (r: R, at: Date) =>
+        r.dueAt < at ? `OVERDUE: request ${r.id}` : `Request ${r.id} is due on ${due(r)}`,
       text: (r: R, at: Date) =>
         [
-          r.dueAt < at ? `Request ${r.id} (${r.type}) was due on ${due(r)} and is not answered.` : `Request ${r.id} (${r.type}) is due on ${due(r)}.`,
+          r.dueAt < at
+            ? `Request ${r.id} (${r.type}) was due on ${due(r)} and is not answered.`
+            : `Request ${r.id} (${r.type}) is due on ${due(r)}.`,
           `Status: ${r.status}`,
           '',
           `Show it: avow requests show ${r.id}`,

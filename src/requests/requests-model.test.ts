@@ -2,8 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { AppError } from '../errors/errors.js';
 import { checkTransition, computeDueAt, dueDateOf, wholeDays } from './requests-model.js';
 
-const due = (received: string, deadline: string, extra: { pausedDays?: number; extension?: string } = {}) =>
-  dueDateOf(computeDueAt({ receivedAt: new Date(received), deadline, ...extra }));
+const due = (
+  received: string,
+  deadline: string,
+  extra: { pausedDays?: number; extension?: string } = {},
+) => dueDateOf(computeDueAt({ receivedAt: new Date(received), deadline, ...extra }));
 
 describe('due dates', () => {
   it('counts one calendar month to the same date, or the last day of a shorter month', () => {
@@ -21,9 +24,9 @@ describe('due dates', () => {
   });
 
   it('ends at the end of the due day', () => {
-    expect(computeDueAt({ receivedAt: new Date('2026-01-31T10:00:00Z'), deadline: 'P1M' }).toISOString()).toBe(
-      '2026-02-28T23:59:59.999Z',
-    );
+    expect(
+      computeDueAt({ receivedAt: new Date('2026-01-31T10:00:00Z'), deadline: 'P1M' }).toISOString(),
+    ).toBe('2026-02-28T23:59:59.999Z');
   });
 
   it('adds paused days and one extension', () => {
@@ -51,6 +54,8 @@ describe('state machine', () => {
       expect((error as AppError).status).toBe(409);
       expect((error as AppError).details?.[0]?.message).toContain('final');
     }
-    expect(() => checkTransition('identity_pending', 'completed')).toThrow(/cannot become completed/);
+    expect(() => checkTransition('identity_pending', 'completed')).toThrow(
+      /cannot become completed/,
+    );
   });
 });

@@ -1,5 +1,10 @@
 import { AppError } from '../errors/errors.js';
-import { addDuration, approximateDays, type Duration, parseDuration } from '../register/duration.js';
+import {
+  addDuration,
+  approximateDays,
+  type Duration,
+  parseDuration,
+} from '../register/duration.js';
 import { restrictionGrounds } from '../register/register-schema.js';
 
 /**
@@ -50,7 +55,12 @@ export const openStatuses: RequestStatus[] = [
   'awaiting_requester',
   'forwarded',
 ];
-export const finalStatuses: RequestStatus[] = ['completed', 'partially_completed', 'rejected', 'expired'];
+export const finalStatuses: RequestStatus[] = [
+  'completed',
+  'partially_completed',
+  'rejected',
+  'expired',
+];
 
 /** Which state may follow which. Everything else is refused. */
 export const transitions: Record<RequestStatus, readonly RequestStatus[]> = {
@@ -122,7 +132,9 @@ export function computeDueAt(input: {
 }): Date {
   const base = mustParse(input.deadline);
   // The extension counts from the receipt too: 31 Jan + one month + two months is 30 April.
-  const extra = input.extension ? mustParse(input.extension) : { years: 0, months: 0, weeks: 0, days: 0 };
+  const extra = input.extension
+    ? mustParse(input.extension)
+    : { years: 0, months: 0, weeks: 0, days: 0 };
   const total: Duration = {
     years: base.years + extra.years,
     months: base.months + extra.months,

@@ -1,4 +1,5 @@
 import rateLimit from '@fastify/rate-limit';
+import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { auditContextFrom } from '../audit/audit-events.js';
@@ -19,13 +20,21 @@ import type { RequestsService } from './requests-service.js';
  */
 export type RequestsPublicOptions = {
   requests: RequestsService;
-  register: { getActiveRegister: (tenantId: string) => Promise<{ versionId: string; register: Register } | undefined> };
+  register: {
+    getActiveRegister: (
+      tenantId: string,
+    ) => Promise<{ versionId: string; register: Register } | undefined>;
+  };
   /** Requests per IP per minute on these routes. */
   rateLimitPerMinute?: number;
 };
 
-const tenantParams = z.object({ tenantId: z.string().regex(idPattern('tenant'), 'must be a tenant id (ten_...)') });
-const requestParams = tenantParams.extend({ requestId: z.string().regex(idPattern('rightsRequest'), 'must be a request id (req_...)') });
+const tenantParams = z.object({
+  tenantId: z.string().regex(idPattern('tenant'), 'must be a tenant id (ten_...)'),
+});
+const requestParams = tenantParams.extend({
+  requestId: z.string().regex(idPattern('rightsRequest'), 'must be a request id (req_...)'),
+});
 
 const publicReply = z
   .object({
@@ -44,7 +53,12 @@ const complaintReply = z.object({
   note: z.string().nullable(),
 });
 
-const publicView = (r: { id: string; type: (typeof requestTypes)[number]; status: (typeof requestStatuses)[number]; dueDate: string }) => ({
+const publicView = (r: {
+  id: string;
+  type: (typeof requestTypes)[number];
+  status: (typeof requestStatuses)[number];
+  dueDate: string;
+}) => ({
   id: r.id,
   type: r.type,
   status: r.status,
@@ -52,13 +66,19 @@ const publicView = (r: { id: string; type: (typeof requestTypes)[number]; status
   verification: r.status === 'identity_pending' ? ('email_code' as const) : ('verified' as const),
 });
 
-export async function registerRequestPublicRoutes(app: App, options: RequestsPublicOptions): Promise<void> {
+export async function registerRequestPublicRoutes(
+  app: App,
+  options: RequestsPublicOptions,
+): Promise<void> {
   const { requests } = options;
   const tags = ['requests (public)'];
 
-  await app.register(async (plain) => {
+  const plugin: FastifyPluginAsync = async (plain) => {
     const scope = plain.withTypeProvider<ZodTypeProvider>();
-    await scope.register(rateLimit, { max: options.rateLimitPerMinute ?? 60, timeWindow: '1 minute' });
+    await scope.register(rateLimit, {
+      max: options.rateLimitPerMinute ?? 60,
+      timeWindow: '1 minute',
+    });
 
     scope.post(
       '/v1/public/tenants/:tenantId/requests',
@@ -70,8 +90,18 @@ export async function registerRequestPublicRoutes(app: App, options: RequestsPub
           summary: 'File a request as a person; a code is e-mailed to confirm the address',
           description: 'type "complaint" is answered at once with the supervisory authority.',
           params: tenantParams,
-          body: z.object({ ...requestFields, type: z.enum([...requestTypes, 'complaint']) }).strict(),
-          response: { 200: complaintReply, 202: publicReply, 400: errorReply, 404: errorReply, 409: errorReply, 422: errorReply, 429: errorReply },
+          body: z
+            .object({ ...requestFields, type: z.enum([...requestTypes, 'complaint']) })
+            .strict(),
+          response: {
+            200: complaintReply,
+            202: publicReply,
+            400: errorReply,
+            404: errorReply,
+            409: errorReply,
+            422: errorReply,
+            429: errorReply,
+          },
         },
       },
       async (request, reply) => {
@@ -83,12 +113,20 @@ export async function registerRequestPublicRoutes(app: App, options: RequestsPub
           const org = active.register.organisation;
           return reply.status(200).send({
             type: 'complaint' as const,
-            authority: { name: org.supervisoryAuthority.name, url: org.supervisoryAuthority.url, country: org.supervisoryAuthority.country ?? null },
+            authority: {
+              name: org.supervisoryAuthority.name,
+              url: org.supervisoryAuthority.url,
+              country: org.supervisoryAuthority.country ?? null,
+            },
             contact: org.dpo?.email ?? org.privacyContact.email ?? null,
             note: active.register.rights.note ?? null,
           });
         }
-        const { request: created } = await requests.create(ctx, { ...request.body, type: request.body.type }, 'public');
+        const { request: created } = await requests.create(
+          ctx,
+          { ...request.body, type: request.body.type },
+          'public',
+        );
         return reply.status(202).send(publicView(created));
       },
     );
@@ -102,8 +140,18 @@ export async function registerRequestPublicRoutes(app: App, options: RequestsPub
           security: [],
           summary: 'Enter the code from the e-mail',
           params: requestParams,
-          body: z.object({ code: z.string().regex(/^\d{4,12}$/, 'the digits from the e-mail') }).strict(),
-          response: { 200: publicReply, 400: errorReply, 404: errorReply, 409: errorReply, 410: errorReply, 422: errorReply, 429: errorReply },
+          body: z
+            .object({ code: z.string().regex(/^\d{4,12}$/, 'the digits from the e-mail') })
+            .strict(),
+          response: {
+            200: publicReply,
+            400: errorReply,
+            404: errorReply,
+            409: errorReply,
+            410: errorReply,
+            422: errorReply,
+            429: errorReply,
+          },
         },
       },
       async (request) => {
@@ -121,7 +169,12 @@ export async function registerRequestPublicRoutes(app: App, options: RequestsPub
           security: [],
           summary: 'Send a new code (the previous one stops working)',
           params: requestParams,
-          response: { 202: z.object({ sent: z.literal(true) }), 404: errorReply, 409: errorReply, 429: errorReply },
+          response: {
+            202: z.object({ sent: z.literal(true) }),
+            404: errorReply,
+            409: errorReply,
+            429: errorReply,
+          },
         },
       },
       async (request, reply) => {
@@ -137,13 +190,17 @@ export async function registerRequestPublicRoutes(app: App, options: RequestsPub
         schema: {
           tags,
           security: [],
-          summary: 'Download the archive of an access or portability request (once, before the link expires)',
+          summary:
+            'Download the archive of an access or portability request (once, before the link expires)',
           params: tenantParams.extend({ token: z.string().min(20).max(200) }),
           produces: ['application/zip'],
         },
       },
       async (request, reply) => {
-        const { zip, requestId } = await requests.download(request.params.tenantId, request.params.token);
+        const { zip, requestId } = await requests.download(
+          request.params.tenantId,
+          request.params.token,
+        );
         return reply
           .header('content-type', 'application/zip')
           .header('content-disposition', `attachment; filename="${requestId}.zip"`)
@@ -168,9 +225,13 @@ export async function registerRequestPublicRoutes(app: App, options: RequestsPub
 
     // The controller's answer, signed per Standard Webhooks with the route's secret:
     // the signature covers the exact bytes, so this one route reads its body as text.
-    await scope.register(async (signedScope) => {
+    const signed: FastifyPluginAsync = async (signedScope) => {
       signedScope.removeContentTypeParser('application/json');
-      signedScope.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_req, body, done) => done(null, body));
+      signedScope.addContentTypeParser(
+        'application/json',
+        { parseAs: 'string', bodyLimit: 64 * 1024 },
+        (_req, body, done) => done(null, body),
+      );
       signedScope.withTypeProvider<ZodTypeProvider>().post(
         '/v1/public/tenants/:tenantId/requests/:requestId/controller-answer',
         {
@@ -178,9 +239,16 @@ export async function registerRequestPublicRoutes(app: App, options: RequestsPub
           schema: {
             tags,
             security: [],
-            summary: 'The controller answers a forwarded request (body signed per Standard Webhooks)',
+            summary:
+              'The controller answers a forwarded request (body signed per Standard Webhooks)',
             params: requestParams,
-            response: { 200: publicReply, 400: errorReply, 401: errorReply, 404: errorReply, 409: errorReply },
+            response: {
+              200: publicReply,
+              400: errorReply,
+              401: errorReply,
+              404: errorReply,
+              409: errorReply,
+            },
           },
         },
         async (request) => {
@@ -191,16 +259,27 @@ export async function registerRequestPublicRoutes(app: App, options: RequestsPub
             if (typeof value === 'string') headers[name] = value;
           }
           const raw = typeof request.body === 'string' ? request.body : '';
-          const answer = controllerAnswerBody.safeParse(await requests.verifyControllerAnswer(tenantId, raw, headers));
+          const answer = controllerAnswerBody.safeParse(
+            await requests.verifyControllerAnswer(tenantId, raw, headers),
+          );
           if (!answer.success) {
             throw new AppError('validation_failed', 'The answer is not valid', {
-              details: answer.error.issues.map((i) => ({ path: `body.data.${i.path.join('.')}`, message: i.message })),
+              details: answer.error.issues.map((i) => ({
+                path: `body.data.${i.path.join('.')}`,
+                message: i.message,
+              })),
             });
           }
-          const ctx = { ...auditContextFrom(request), actor: { type: 'subject' as const, id: 'controller' }, tenantId };
+          const ctx = {
+            ...auditContextFrom(request),
+            actor: { type: 'subject' as const, id: 'controller' },
+            tenantId,
+          };
           return publicView(await requests.controllerAnswer(ctx, requestId, answer.data));
         },
       );
-    });
-  });
+    };
+    await scope.register(signed);
+  };
+  await app.register(plugin);
 }

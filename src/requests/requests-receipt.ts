@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
-import { verifySignature } from '../crypto/keyring.js';
 import { canonicalJson } from '../consent/receipts.js';
+import { verifySignature } from '../crypto/keyring.js';
 
 /**
  * The completion receipt of a rights request: what was asked, what was done,
@@ -25,18 +25,34 @@ export type RequestReceipt = {
   issuedAt: string;
 };
 
-export type SignedRequestReceipt = { receipt: RequestReceipt; signature: { alg: 'Ed25519'; value: string } };
+export type SignedRequestReceipt = {
+  receipt: RequestReceipt;
+  signature: { alg: 'Ed25519'; value: string };
+};
 
 export const requestReceiptBytes = (receipt: RequestReceipt): Buffer =>
   Buffer.from(`avow/v1/request-receipt\n${canonicalJson(receipt)}`, 'utf8');
 
-export function signRequestReceipt(receipt: RequestReceipt, sign: (bytes: Buffer) => Buffer): SignedRequestReceipt {
-  return { receipt, signature: { alg: 'Ed25519', value: sign(requestReceiptBytes(receipt)).toString('base64') } };
+export function signRequestReceipt(
+  receipt: RequestReceipt,
+  sign: (bytes: Buffer) => Buffer,
+): SignedRequestReceipt {
+  return {
+    receipt,
+    signature: { alg: 'Ed25519', value: sign(requestReceiptBytes(receipt)).toString('base64') },
+  };
 }
 
 export function verifyRequestReceipt(signed: SignedRequestReceipt, publicKey: KeyObject): boolean {
-  return verifySignature(requestReceiptBytes(signed.receipt), Buffer.from(signed.signature.value, 'base64'), publicKey);
+  return verifySignature(
+    requestReceiptBytes(signed.receipt),
+    Buffer.from(signed.signature.value, 'base64'),
+    publicKey,
+  );
 }
 
 /** Where the receipt sits in the completion e-mail, so a program can cut it out. */
-export const receiptMarkers = { begin: '-----BEGIN AVOW REQUEST RECEIPT-----', end: '-----END AVOW REQUEST RECEIPT-----' };
+export const receiptMarkers = {
+  begin: '-----BEGIN AVOW REQUEST RECEIPT-----',
+  end: '-----END AVOW REQUEST RECEIPT-----',
+};

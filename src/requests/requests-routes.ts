@@ -21,11 +21,27 @@ export const requestFields = {
   type: requestTypeSchema,
   email: z.email().max(320).describe('Where the requester is answered'),
   name: z.string().trim().min(1).max(200).optional(),
-  purposes: z.array(purposeKey).max(100).optional().describe('Objection, consent withdrawal: the purposes (default: all that apply)'),
-  ground: z.string().max(64).optional().describe('Restriction: the Art. 18(1) ground (one of the register’s restrictionGrounds)'),
+  purposes: z
+    .array(purposeKey)
+    .max(100)
+    .optional()
+    .describe('Objection, consent withdrawal: the purposes (default: all that apply)'),
+  ground: z
+    .string()
+    .max(64)
+    .optional()
+    .describe('Restriction: the Art. 18(1) ground (one of the register’s restrictionGrounds)'),
   format: z.enum(['json', 'csv']).optional(),
   corrections: z
-    .array(z.object({ category: z.string().min(1).max(200), value: z.string().min(1).max(10_000), note: z.string().max(1000).optional() }).strict())
+    .array(
+      z
+        .object({
+          category: z.string().min(1).max(200),
+          value: z.string().min(1).max(10_000),
+          note: z.string().max(1000).optional(),
+        })
+        .strict(),
+    )
     .max(50)
     .optional()
     .describe('Rectification: what should be corrected, by data category'),
@@ -43,7 +59,10 @@ const timelineEntry = z.object({
 });
 
 const signedReceipt = z
-  .object({ receipt: z.record(z.string(), z.unknown()), signature: z.object({ alg: z.literal('Ed25519'), value: z.string() }) })
+  .object({
+    receipt: z.record(z.string(), z.unknown()),
+    signature: z.object({ alg: z.literal('Ed25519'), value: z.string() }),
+  })
   .meta({ id: 'RequestReceipt' });
 
 export const requestReply = z
@@ -77,19 +96,39 @@ export const requestReply = z
   })
   .meta({ id: 'RightsRequest' });
 
-const requestParams = z.object({ requestId: z.string().regex(idPattern('rightsRequest'), 'must be a request id (req_...)') });
+const requestParams = z.object({
+  requestId: z.string().regex(idPattern('rightsRequest'), 'must be a request id (req_...)'),
+});
 
 const fulfilBody = z
   .object({
-    rectifications: z.array(z.object({ recordId: z.string().min(1).max(100), value: z.unknown(), reason: z.string().max(1000).optional() }).strict()).max(100).optional(),
+    rectifications: z
+      .array(
+        z
+          .object({
+            recordId: z.string().min(1).max(100),
+            value: z.unknown(),
+            reason: z.string().max(1000).optional(),
+          })
+          .strict(),
+      )
+      .max(100)
+      .optional(),
     erasureMethod: z.enum(['delete', 'pseudonymize']).optional(),
-    overrides: z.array(z.object({ purpose: purposeKey, reason: z.string().min(1).max(1000) }).strict()).max(100).optional(),
+    overrides: z
+      .array(z.object({ purpose: purposeKey, reason: z.string().min(1).max(1000) }).strict())
+      .max(100)
+      .optional(),
   })
   .strict();
 
 export const controllerAnswerBody = z
   .object({
-    decision: z.enum(['fulfil', 'reject', 'handled']).describe('fulfil: Avow carries it out here; reject: with a reason; handled: the controller answered the person itself'),
+    decision: z
+      .enum(['fulfil', 'reject', 'handled'])
+      .describe(
+        'fulfil: Avow carries it out here; reject: with a reason; handled: the controller answered the person itself',
+      ),
     reason: z.string().min(1).max(1000).optional(),
     options: fulfilBody.optional(),
   })
@@ -99,7 +138,10 @@ const routeReply = z.object({
   webhookUrl: z.string().nullable(),
   email: z.string().nullable(),
   hasSecret: z.boolean(),
-  secret: z.string().nullable().describe('The Standard Webhooks secret, shown once when created or rotated'),
+  secret: z
+    .string()
+    .nullable()
+    .describe('The Standard Webhooks secret, shown once when created or rotated'),
 });
 
 const listQuery = pageQuery.extend({
@@ -111,7 +153,10 @@ const listQuery = pageQuery.extend({
     .pipe(z.array(z.enum(requestStatuses)).optional())
     .describe('Comma-separated statuses'),
   type: requestTypeSchema.optional(),
-  overdue: z.enum(['true', 'false']).optional().transform((v) => (v === undefined ? undefined : v === 'true')),
+  overdue: z
+    .enum(['true', 'false'])
+    .optional()
+    .transform((v) => (v === undefined ? undefined : v === 'true')),
   subjectId: z.string().max(100).optional(),
   sort: z.enum(['due', 'received']).default('due').describe('due: soonest (overdue) first'),
 });
@@ -126,14 +171,24 @@ export function registerRequestRoutes(app: App, deps: { requests: RequestsServic
       config: { access: 'requests' },
       schema: {
         tags,
-        summary: 'File a request on a subject’s behalf (the authenticated call verifies the identity)',
-        body: z.object({ ...requestFields, subjectId: z.string().regex(idPattern('subject')).optional() }).strict(),
+        summary:
+          'File a request on a subject’s behalf (the authenticated call verifies the identity)',
+        body: z
+          .object({
+            ...requestFields,
+            subjectId: z.string().regex(idPattern('subject')).optional(),
+          })
+          .strict(),
         response: { 201: requestReply, ...authErrors, 409: errorReply, 422: errorReply },
       },
     },
     async (request, reply) => {
       const tenantId = await tenantOf(request, db);
-      const { request: created } = await requests.create(vaultContext(request, tenantId), request.body, 'api');
+      const { request: created } = await requests.create(
+        vaultContext(request, tenantId),
+        request.body,
+        'api',
+      );
       return reply.status(201).send(await requests.get(tenantId, created.id));
     },
   );
@@ -142,13 +197,26 @@ export function registerRequestRoutes(app: App, deps: { requests: RequestsServic
     '/v1/requests',
     {
       config: { access: 'requests' },
-      schema: { tags, summary: 'List requests, soonest due (and overdue) first', querystring: listQuery, response: { 200: page(requestReply), ...authErrors } },
+      schema: {
+        tags,
+        summary: 'List requests, soonest due (and overdue) first',
+        querystring: listQuery,
+        response: { 200: page(requestReply), ...authErrors },
+      },
     },
     async (request) => {
       const tenantId = await tenantOf(request, db);
       const q = request.query;
       return toPage(
-        await requests.list(tenantId, { status: q.status, type: q.type, overdue: q.overdue, subjectId: q.subjectId, sort: q.sort, after: q.after, limit: q.limit }),
+        await requests.list(tenantId, {
+          status: q.status,
+          type: q.type,
+          overdue: q.overdue,
+          subjectId: q.subjectId,
+          sort: q.sort,
+          after: q.after,
+          limit: q.limit,
+        }),
         q.limit,
       );
     },
@@ -158,7 +226,12 @@ export function registerRequestRoutes(app: App, deps: { requests: RequestsServic
     '/v1/requests/:requestId',
     {
       config: { access: 'requests' },
-      schema: { tags, summary: 'Show a request with its timeline', params: requestParams, response: { 200: requestReply, ...authErrors } },
+      schema: {
+        tags,
+        summary: 'Show a request with its timeline',
+        params: requestParams,
+        response: { 200: requestReply, ...authErrors },
+      },
     },
     async (request) => requests.get(await tenantOf(request, db), request.params.requestId),
   );
@@ -174,9 +247,25 @@ export function registerRequestRoutes(app: App, deps: { requests: RequestsServic
         body: z
           .object({
             to: z.enum(requestStatuses),
-            reason: z.string().min(1).max(1000).optional().describe('Required for rejected, awaiting_requester, partially_completed; sent to the requester'),
-            method: z.string().max(64).optional().describe('For verified: the register’s verification method used'),
-            summary: z.string().min(1).max(2000).optional().describe('For completed by hand: what was done'),
+            reason: z
+              .string()
+              .min(1)
+              .max(1000)
+              .optional()
+              .describe(
+                'Required for rejected, awaiting_requester, partially_completed; sent to the requester',
+              ),
+            method: z
+              .string()
+              .max(64)
+              .optional()
+              .describe('For verified: the register’s verification method used'),
+            summary: z
+              .string()
+              .min(1)
+              .max(2000)
+              .optional()
+              .describe('For completed by hand: what was done'),
           })
           .strict(),
         response: { 200: requestReply, ...authErrors, 409: errorReply, 422: errorReply },
@@ -184,7 +273,11 @@ export function registerRequestRoutes(app: App, deps: { requests: RequestsServic
     },
     async (request) => {
       const tenantId = await tenantOf(request, db);
-      return requests.transition(vaultContext(request, tenantId), request.params.requestId, request.body);
+      return requests.transition(
+        vaultContext(request, tenantId),
+        request.params.requestId,
+        request.body,
+      );
     },
   );
 
@@ -194,15 +287,28 @@ export function registerRequestRoutes(app: App, deps: { requests: RequestsServic
       config: { access: 'requests' },
       schema: {
         tags,
-        summary: 'Extend the deadline once (up to two months, as the register allows); the reason is sent to the requester',
+        summary:
+          'Extend the deadline once (up to two months, as the register allows); the reason is sent to the requester',
         params: requestParams,
-        body: z.object({ duration: z.string().regex(/^P(\d+M)?(\d+W)?(\d+D)?$/, 'P1M, P2M, P30D...').optional(), reason: z.string().min(1).max(1000) }).strict(),
+        body: z
+          .object({
+            duration: z
+              .string()
+              .regex(/^P(\d+M)?(\d+W)?(\d+D)?$/, 'P1M, P2M, P30D...')
+              .optional(),
+            reason: z.string().min(1).max(1000),
+          })
+          .strict(),
         response: { 200: requestReply, ...authErrors, 409: errorReply },
       },
     },
     async (request) => {
       const tenantId = await tenantOf(request, db);
-      return requests.extend(vaultContext(request, tenantId), request.params.requestId, request.body);
+      return requests.extend(
+        vaultContext(request, tenantId),
+        request.params.requestId,
+        request.body,
+      );
     },
   );
 
@@ -215,12 +321,22 @@ export function registerRequestRoutes(app: App, deps: { requests: RequestsServic
         summary: 'Carry out a verified request and send the signed completion receipt',
         params: requestParams,
         body: fulfilBody.default({}),
-        response: { 200: requestReply, ...authErrors, 409: errorReply, 410: errorReply, 422: errorReply },
+        response: {
+          200: requestReply,
+          ...authErrors,
+          409: errorReply,
+          410: errorReply,
+          422: errorReply,
+        },
       },
     },
     async (request) => {
       const tenantId = await tenantOf(request, db);
-      return requests.fulfil(vaultContext(request, tenantId), request.params.requestId, request.body);
+      return requests.fulfil(
+        vaultContext(request, tenantId),
+        request.params.requestId,
+        request.body,
+      );
     },
   );
 
@@ -238,7 +354,11 @@ export function registerRequestRoutes(app: App, deps: { requests: RequestsServic
     },
     async (request) => {
       const tenantId = await tenantOf(request, db);
-      return requests.liftRestriction(vaultContext(request, tenantId), request.params.requestId, request.body.reason);
+      return requests.liftRestriction(
+        vaultContext(request, tenantId),
+        request.params.requestId,
+        request.body.reason,
+      );
     },
   );
 
@@ -256,7 +376,11 @@ export function registerRequestRoutes(app: App, deps: { requests: RequestsServic
     },
     async (request) => {
       const tenantId = await tenantOf(request, db);
-      return requests.controllerAnswer(vaultContext(request, tenantId), request.params.requestId, request.body);
+      return requests.controllerAnswer(
+        vaultContext(request, tenantId),
+        request.params.requestId,
+        request.body,
+      );
     },
   );
 
@@ -264,7 +388,11 @@ export function registerRequestRoutes(app: App, deps: { requests: RequestsServic
     '/v1/requests/controller-route',
     {
       config: { access: 'requests' },
-      schema: { tags, summary: 'Where a processor tenant’s controller is reached', response: { 200: routeReply, ...authErrors } },
+      schema: {
+        tags,
+        summary: 'Where a processor tenant’s controller is reached',
+        response: { 200: routeReply, ...authErrors },
+      },
     },
     async (request) => requests.getControllerRoute(await tenantOf(request, db)),
   );
@@ -275,10 +403,14 @@ export function registerRequestRoutes(app: App, deps: { requests: RequestsServic
       config: { access: 'admin' },
       schema: {
         tags,
-        summary: 'Set the controller’s webhook URL and/or e-mail (the webhook secret is shown once)',
+        summary:
+          'Set the controller’s webhook URL and/or e-mail (the webhook secret is shown once)',
         body: z
           .object({
-            webhookUrl: z.url({ protocol: /^https?$/ }).nullable().optional(),
+            webhookUrl: z
+              .url({ protocol: /^https?$/ })
+              .nullable()
+              .optional(),
             email: z.email().nullable().optional(),
             rotateSecret: z.boolean().optional(),
           })

@@ -4,7 +4,13 @@ import type { AuditContext, AuditEventInput } from '../audit/audit-events.js';
 import { type BlindIndex, normaliseIdentity } from '../crypto/blind-index.js';
 import { randomToken } from '../crypto/hashing.js';
 import { type Keyring, open, seal } from '../crypto/keyring.js';
-import { newOneTimeCode, oneTimeCodeDigest, oneTimeCodeMatches, tokenDigest } from '../crypto/one-time-code.js';
+import {
+  newOneTimeCode,
+  newWebhookSecret,
+  oneTimeCodeDigest,
+  oneTimeCodeMatches,
+  tokenDigest,
+} from '../crypto/one-time-code.js';
 import type { Db } from '../db/database.js';
 import type { PolicySource } from '../decisions/policy-source.js';
 import { AppError, type ErrorDetail, notFound } from '../errors/errors.js';
@@ -13,7 +19,12 @@ import type { Mailer } from '../mail/mailer.js';
 import type { Register } from '../register/register-schema.js';
 import type { Tenant } from '../tenancy/tenants-store.js';
 import type { VaultContext } from '../vault/vault-service.js';
-import { type Fulfilment, type FulfilmentDeps, type FulfilOptions, fulfilType } from './requests-fulfil.js';
+import {
+  type Fulfilment,
+  type FulfilmentDeps,
+  type FulfilOptions,
+  fulfilType,
+} from './requests-fulfil.js';
 import { mailTexts } from './requests-mail.js';
 import {
   checkTransition,
@@ -44,8 +55,8 @@ import {
   type RequestChanges,
   type RequestFilter,
   type StoredRequest,
-  takeDownload,
   type TimelineEntry,
+  takeDownload,
   updateRequest,
   upsertControllerRoute,
 } from './requests-store.js';
@@ -85,7 +96,12 @@ export const REMIND_BEFORE_MS = 3 * 24 * 60 * 60 * 1000;
 
 type Actor = AuditContext;
 
-type RequestAuditAction = 'request.created' | 'request.verified' | 'request.extended' | 'request.completed' | 'request.rejected';
+type RequestAuditAction =
+  | 'request.created'
+  | 'request.verified'
+  | 'request.extended'
+  | 'request.completed'
+  | 'request.rejected';
 
 const auditActionOf = (to: RequestStatus): RequestAuditAction => {
   switch (to) {
@@ -109,7 +125,12 @@ const auditActionOf = (to: RequestStatus): RequestAuditAction => {
 
 const actorLabel = (ctx: Actor): string => `${ctx.actor.type}:${ctx.actor.id}`;
 
-function toView(request: StoredRequest, requester: Requester | null, timeline: TimelineEntry[] | null, at: Date) {
+function toView(
+  request: StoredRequest,
+  requester: Requester | null,
+  timeline: TimelineEntry[] | null,
+  at: Date,
+) {
   const open = openStatuses.includes(request.status);
   return {
     id: request.id,
@@ -147,10 +168,20 @@ export type RequestsServiceDeps = FulfilmentDeps & {
   blindIndex: Pick<BlindIndex, 'compute'>;
   mailer: Pick<Mailer, 'send'>;
   audit: { record: (db: Db, event: AuditEventInput) => Promise<unknown> };
-  register: { getActiveRegister: (tenantId: string) => Promise<{ versionId: string; register: Register } | undefined> };
+  register: {
+    getActiveRegister: (
+      tenantId: string,
+    ) => Promise<{ versionId: string; register: Register } | undefined>;
+  };
   policies: PolicySource;
   tenants: { get: (id: string) => Promise<Tenant> };
-  jobs: { send: (name: string, payload: { tenantId: string; requestId: string }, options?: { db?: Db }) => Promise<string | null> };
+  jobs: {
+    send: (
+      name: string,
+      payload: { tenantId: string; requestId: string },
+      options?: { db?: Db },
+    ) => Promise<string | null>;
+  };
   logger: Logger;
   publicUrl: string;
   now?: () => Date;
@@ -167,17 +198,26 @@ export function createRequestsService(deps: RequestsServiceDeps) {
   const sealRequester = (tenantId: string, id: string, requester: Requester) =>
     seal(sealKey, JSON.stringify(requester), aad(tenantId, id));
   const openRequester = (request: StoredRequest): Requester =>
-    JSON.parse(open(sealKey, request.sealed, aad(request.tenantId, request.id)).toString('utf8')) as Requester;
-  const codeContext = (request: Pick<StoredRequest, 'tenantId' | 'id'>) => `${request.tenantId}/${request.id}`;
+    JSON.parse(
+      open(sealKey, request.sealed, aad(request.tenantId, request.id)).toString('utf8'),
+    ) as Requester;
+  const codeContext = (request: Pick<StoredRequest, 'tenantId' | 'id'>) =>
+    `${request.tenantId}/${request.id}`;
   const downloadKey = keyring.derive('avow/v1/rights-request-downloads');
   const routeKey = keyring.derive('avow/v1/controller-webhook-secrets');
 
-  async function activeRegister(tenantId: string): Promise<{ versionId: string; register: Register }> {
+  async function activeRegister(
+    tenantId: string,
+  ): Promise<{ versionId: string; register: Register }> {
     const active = await deps.register.getActiveRegister(tenantId);
     if (!active) {
-      throw new AppError('unprocessable', 'This tenant has no active register; requests follow its deadlines and rights', {
-        details: [{ path: 'tenantId', message: 'activate a register first (PUT /v1/register)' }],
-      });
+      throw new AppError(
+        'unprocessable',
+        'This tenant has no active register; requests follow its deadlines and rights',
+        {
+          details: [{ path: 'tenantId', message: 'activate a register first (PUT /v1/register)' }],
+        },
+      );
     }
     return active;
   }
@@ -186,29 +226,60 @@ export function createRequestsService(deps: RequestsServiceDeps) {
     const details: ErrorDetail[] = [];
     const right = rightOfType[input.type];
     if (!register.rights.available.includes(right as Register['rights']['available'][number])) {
-      details.push({ path: 'body.type', message: `this organisation's register offers: ${register.rights.available.join(', ')}` });
+      details.push({
+        path: 'body.type',
+        message: `this organisation's register offers: ${register.rights.available.join(', ')}`,
+      });
     }
     const purposeKeys = register.purposes.map((p) => p.key);
     (input.purposes ?? []).forEach((p, i) => {
-      if (!purposeKeys.includes(p)) details.push({ path: `body.purposes.${i}`, message: `not a purpose of the register; allowed: ${purposeKeys.join(', ')}` });
+      if (!purposeKeys.includes(p))
+        details.push({
+          path: `body.purposes.${i}`,
+          message: `not a purpose of the register; allowed: ${purposeKeys.join(', ')}`,
+        });
     });
     if (input.type === 'restriction') {
-      const grounds = register.rights.restrictionGrounds.length > 0 ? register.rights.restrictionGrounds : [...restrictionGroundList];
+      const grounds =
+        register.rights.restrictionGrounds.length > 0
+          ? register.rights.restrictionGrounds
+          : [...restrictionGroundList];
       if (!input.ground || !grounds.includes(input.ground as (typeof grounds)[number])) {
-        details.push({ path: 'body.ground', message: `a restriction names its ground; allowed: ${grounds.join(', ')}` });
+        details.push({
+          path: 'body.ground',
+          message: `a restriction names its ground; allowed: ${grounds.join(', ')}`,
+        });
       }
     }
     if (input.type === 'rectification' && (!input.corrections || input.corrections.length === 0)) {
-      details.push({ path: 'body.corrections', message: 'say what is wrong: at least one {category, value}' });
+      details.push({
+        path: 'body.corrections',
+        message: 'say what is wrong: at least one {category, value}',
+      });
     }
     const categoryKeys = register.categories.map((c) => c.key);
     (input.corrections ?? []).forEach((c, i) => {
-      if (!categoryKeys.includes(c.category)) details.push({ path: `body.corrections.${i}.category`, message: `allowed: ${categoryKeys.join(', ')}` });
+      if (!categoryKeys.includes(c.category))
+        details.push({
+          path: `body.corrections.${i}.category`,
+          message: `allowed: ${categoryKeys.join(', ')}`,
+        });
     });
-    if (details.length > 0) throw new AppError('validation_failed', 'The request does not fit this organisation’s register', { details });
+    if (details.length > 0)
+      throw new AppError(
+        'validation_failed',
+        'The request does not fit this organisation’s register',
+        { details },
+      );
   }
 
-  async function record(tx: Db, ctx: Actor, request: StoredRequest, to: RequestStatus, extra: { reason?: string; method?: string } = {}) {
+  async function record(
+    tx: Db,
+    ctx: Actor,
+    request: StoredRequest,
+    to: RequestStatus,
+    extra: { reason?: string; method?: string } = {},
+  ) {
     await audit.record(tx, {
       tenantId: request.tenantId,
       actor: ctx.actor,
@@ -248,7 +319,12 @@ export function createRequestsService(deps: RequestsServiceDeps) {
       pausedDays += wholeDays(request.pausedAt, at);
       changes.pausedAt = null;
       changes.pausedDays = pausedDays;
-      changes.dueAt = computeDueAt({ receivedAt: request.receivedAt, deadline: request.deadline, pausedDays, extension: request.extension });
+      changes.dueAt = computeDueAt({
+        receivedAt: request.receivedAt,
+        deadline: request.deadline,
+        pausedDays,
+        extension: request.extension,
+      });
     } else if (!request.pausedAt && pausedStatuses.includes(to)) {
       changes.pausedAt = at;
     }
@@ -259,7 +335,13 @@ export function createRequestsService(deps: RequestsServiceDeps) {
       changes.codeExpiresAt = null;
     }
     if (finalStatuses.includes(to)) changes.completedAt = at;
-    if (options.reason !== undefined && (to === 'rejected' || to === 'expired' || to === 'awaiting_requester' || to === 'partially_completed')) {
+    if (
+      options.reason !== undefined &&
+      (to === 'rejected' ||
+        to === 'expired' ||
+        to === 'awaiting_requester' ||
+        to === 'partially_completed')
+    ) {
       changes.statusReason = options.reason;
     }
     const updated = await updateRequest(tx, request.tenantId, request.id, changes, at);
@@ -269,43 +351,99 @@ export function createRequestsService(deps: RequestsServiceDeps) {
       fromStatus: request.status,
       toStatus: to,
       actor: actorLabel(ctx),
-      message: options.message ?? (options.reason ? `${request.status} → ${to}: ${options.reason}` : `${request.status} → ${to}`),
+      message:
+        options.message ??
+        (options.reason
+          ? `${request.status} → ${to}: ${options.reason}`
+          : `${request.status} → ${to}`),
     });
     await record(tx, ctx, updated, to, options);
     return updated;
   }
 
-  async function note(tx: Db, ctx: Actor, request: StoredRequest, kind: TimelineEntry['kind'], message: string): Promise<void> {
-    await appendTimeline(tx, request.tenantId, request.id, { at: now(), kind, fromStatus: null, toStatus: null, actor: actorLabel(ctx), message });
+  async function note(
+    tx: Db,
+    ctx: Actor,
+    request: StoredRequest,
+    kind: TimelineEntry['kind'],
+    message: string,
+  ): Promise<void> {
+    await appendTimeline(tx, request.tenantId, request.id, {
+      at: now(),
+      kind,
+      fromStatus: null,
+      toStatus: null,
+      actor: actorLabel(ctx),
+      message,
+    });
   }
 
-  async function mail(request: StoredRequest, to: string, subject: string, text: string, what: string): Promise<void> {
+  async function mail(
+    request: StoredRequest,
+    to: string,
+    subject: string,
+    text: string,
+    what: string,
+  ): Promise<void> {
     try {
       await mailer.send({ to, subject, text });
-      await note(db, { actor: { type: 'system', id: 'avow' } }, request, 'mail', `${what} e-mailed`);
+      await note(
+        db,
+        { actor: { type: 'system', id: 'avow' } },
+        request,
+        'mail',
+        `${what} e-mailed`,
+      );
     } catch (error) {
       // The change is committed; a failed mail is visible in the timeline and the log, and the code can be re-sent.
-      logger.warn({ err: error, rightsRequestId: request.id }, 'a rights request e-mail could not be sent');
-      await note(db, { actor: { type: 'system', id: 'avow' } }, request, 'mail', `${what} could not be e-mailed`);
+      logger.warn(
+        { err: error, rightsRequestId: request.id },
+        'a rights request e-mail could not be sent',
+      );
+      await note(
+        db,
+        { actor: { type: 'system', id: 'avow' } },
+        request,
+        'mail',
+        `${what} could not be e-mailed`,
+      );
     }
   }
 
   async function context(tenantId: string) {
-    const [active, tenant] = await Promise.all([activeRegister(tenantId), deps.tenants.get(tenantId)]);
-    return { register: active.register, versionId: active.versionId, tenant, texts: mailTexts(active.register, tenant) };
+    const [active, tenant] = await Promise.all([
+      activeRegister(tenantId),
+      deps.tenants.get(tenantId),
+    ]);
+    return {
+      register: active.register,
+      versionId: active.versionId,
+      tenant,
+      texts: mailTexts(active.register, tenant),
+    };
   }
 
   async function identityIndex(tenantId: string, email: string): Promise<Buffer> {
     const normalised = normaliseIdentity({ kind: 'email', value: email });
-    if (!normalised.ok) throw new AppError('validation_failed', 'The e-mail address is not valid', { details: [{ path: 'body.email', message: normalised.message }] });
+    if (!normalised.ok)
+      throw new AppError('validation_failed', 'The e-mail address is not valid', {
+        details: [{ path: 'body.email', message: normalised.message }],
+      });
     return deps.blindIndex.compute(tenantId, normalised.identity);
   }
 
-  function issueCode(request: Pick<StoredRequest, 'tenantId' | 'id'>): { code: string; changes: RequestChanges } {
+  function issueCode(request: Pick<StoredRequest, 'tenantId' | 'id'>): {
+    code: string;
+    changes: RequestChanges;
+  } {
     const code = newOneTimeCode();
     return {
       code,
-      changes: { codeHash: oneTimeCodeDigest(codeKey, codeContext(request), code), codeExpiresAt: new Date(now().getTime() + CODE_TTL_MS), codeAttempts: 0 },
+      changes: {
+        codeHash: oneTimeCodeDigest(codeKey, codeContext(request), code),
+        codeExpiresAt: new Date(now().getTime() + CODE_TTL_MS),
+        codeAttempts: 0,
+      },
     };
   }
 
@@ -314,26 +452,48 @@ export function createRequestsService(deps: RequestsServiceDeps) {
    * prove the e-mail address is theirs; through the API the tenant's
    * authenticated call is the verification.
    */
-  async function create(ctx: VaultContext, input: NewRequest, channel: 'public' | 'api'): Promise<{ request: RequestView }> {
+  async function create(
+    ctx: VaultContext,
+    input: NewRequest,
+    channel: 'public' | 'api',
+  ): Promise<{ request: RequestView }> {
     const { register, versionId, tenant, texts } = await context(ctx.tenantId);
     checkInput(register, input);
     const index = await identityIndex(ctx.tenantId, input.email);
     const id = newId('rightsRequest');
     const at = now();
-    const requester: Requester = { email: input.email, name: input.name, corrections: input.corrections, message: input.message };
+    const requester: Requester = {
+      email: input.email,
+      name: input.name,
+      corrections: input.corrections,
+      message: input.message,
+    };
     const details: Record<string, unknown> = {};
     if (input.purposes) details.purposes = input.purposes;
     if (input.ground) details.ground = input.ground;
     if (input.format) details.format = input.format;
-    if (input.corrections) details.corrections = input.corrections.map((c) => ({ category: c.category }));
+    if (input.corrections)
+      details.corrections = input.corrections.map((c) => ({ category: c.category }));
     let code: string | undefined;
     const created = await db.transaction().execute(async (tx) => {
       // One open request per identity and type: a second is refused, not doubled.
       const duplicate = await findOpenDuplicate(tx, ctx.tenantId, index, input.type);
       if (duplicate) {
-        throw new AppError('conflict', 'An open request of this type already exists for this e-mail address', {
-          details: [{ path: 'body.type', message: channel === 'api' ? `open request: ${duplicate.id}` : 'wait for the open request to be answered' }],
-        });
+        throw new AppError(
+          'conflict',
+          'An open request of this type already exists for this e-mail address',
+          {
+            details: [
+              {
+                path: 'body.type',
+                message:
+                  channel === 'api'
+                    ? `open request: ${duplicate.id}`
+                    : 'wait for the open request to be answered',
+              },
+            ],
+          },
+        );
       }
       let request = await insertRequest(tx, {
         tenantId: ctx.tenantId,
@@ -365,24 +525,48 @@ export function createRequestsService(deps: RequestsServiceDeps) {
         codeHash: null,
         codeExpiresAt: null,
       });
-      await appendTimeline(tx, ctx.tenantId, id, { at, kind: 'status', fromStatus: null, toStatus: 'received', actor: actorLabel(ctx), message: `received through the ${channel === 'api' ? 'API' : 'public endpoint'}` });
+      await appendTimeline(tx, ctx.tenantId, id, {
+        at,
+        kind: 'status',
+        fromStatus: null,
+        toStatus: 'received',
+        actor: actorLabel(ctx),
+        message: `received through the ${channel === 'api' ? 'API' : 'public endpoint'}`,
+      });
       await record(tx, ctx, request, 'received');
       if (channel === 'api') {
-        request = await move(tx, ctx, request, 'verified', { method: 'authenticated_session', message: 'identity verified: an authenticated call of the tenant' });
+        request = await move(tx, ctx, request, 'verified', {
+          method: 'authenticated_session',
+          message: 'identity verified: an authenticated call of the tenant',
+        });
         request = await afterVerified(tx, ctx, request, tenant);
       } else {
         const issued = issueCode(request);
         code = issued.code;
-        request = await move(tx, ctx, request, 'identity_pending', { changes: issued.changes, message: 'waiting for the requester to enter the code sent by e-mail' });
+        request = await move(tx, ctx, request, 'identity_pending', {
+          changes: issued.changes,
+          message: 'waiting for the requester to enter the code sent by e-mail',
+        });
       }
       return request;
     });
-    await mail(created, input.email, texts.acknowledgement.subject(created), texts.acknowledgement.text(created, code), 'acknowledgement');
+    await mail(
+      created,
+      input.email,
+      texts.acknowledgement.subject(created),
+      texts.acknowledgement.text(created, code),
+      'acknowledgement',
+    );
     if (created.status === 'forwarded') await notifyForwarded(created, tenant);
     return { request: toView(created, null, null, now()) };
   }
 
-  async function findOrThrow(tx: Db, tenantId: string, id: string, forUpdate = false): Promise<StoredRequest> {
+  async function findOrThrow(
+    tx: Db,
+    tenantId: string,
+    id: string,
+    forUpdate = false,
+  ): Promise<StoredRequest> {
     if (!idPattern('rightsRequest').test(id)) throw notFound('Request');
     const request = await findRequest(tx, tenantId, id, { forUpdate });
     if (!request) throw notFound('Request');
@@ -390,14 +574,21 @@ export function createRequestsService(deps: RequestsServiceDeps) {
   }
 
   /** A processor's verified request goes to the controller: it decides. */
-  async function afterVerified(tx: Db, ctx: Actor, request: StoredRequest, tenant: Tenant): Promise<StoredRequest> {
+  async function afterVerified(
+    tx: Db,
+    ctx: Actor,
+    request: StoredRequest,
+    tenant: Tenant,
+  ): Promise<StoredRequest> {
     if (tenant.role !== 'processor') return request;
     const forwarded = await move(tx, ctx, request, 'forwarded', {
       changes: { forwardedAt: now() },
-      message: `forwarded to the controller ${tenant.controller?.name ?? ''}: this tenant processes the data on its behalf`.trim(),
+      message:
+        `forwarded to the controller ${tenant.controller?.name ?? ''}: this tenant processes the data on its behalf`.trim(),
     });
     const route = await findControllerRoute(tx, tenant.id);
-    if (route?.webhookUrl) await deps.jobs.send(WEBHOOK_JOB, { tenantId: tenant.id, requestId: request.id }, { db: tx });
+    if (route?.webhookUrl)
+      await deps.jobs.send(WEBHOOK_JOB, { tenantId: tenant.id, requestId: request.id }, { db: tx });
     return forwarded;
   }
 
@@ -407,12 +598,25 @@ export function createRequestsService(deps: RequestsServiceDeps) {
     const requester = openRequester(request);
     const { texts } = await context(request.tenantId);
     if (email) {
-      await mail(request, email, texts.controller.subject(request), texts.controller.text(request, requester, answerUrl(request)), 'request forwarded to the controller');
+      await mail(
+        request,
+        email,
+        texts.controller.subject(request),
+        texts.controller.text(request, requester, answerUrl(request)),
+        'request forwarded to the controller',
+      );
     }
-    await mail(request, requester.email, texts.forwardedToRequester.subject(request), texts.forwardedToRequester.text(request), 'notice of forwarding');
+    await mail(
+      request,
+      requester.email,
+      texts.forwardedToRequester.subject(request),
+      texts.forwardedToRequester.text(request),
+      'notice of forwarding',
+    );
   }
 
-  const answerUrl = (request: StoredRequest) => `${deps.publicUrl}/v1/public/tenants/${request.tenantId}/requests/${request.id}/controller-answer`;
+  const answerUrl = (request: StoredRequest) =>
+    `${deps.publicUrl}/v1/public/tenants/${request.tenantId}/requests/${request.id}/controller-answer`;
 
   /** The requester enters the code from the e-mail. */
   async function verify(ctx: VaultContext, id: string, code: string): Promise<RequestView> {
@@ -423,32 +627,78 @@ export function createRequestsService(deps: RequestsServiceDeps) {
         checkTransition(request.status, 'verified');
       }
       if (!request.codeHash || !request.codeExpiresAt) {
-        throw new AppError('gone', 'No code is waiting for this request; ask for a new one', { details: [{ path: 'body.code', message: 'request a new code' }] });
+        throw new AppError('gone', 'No code is waiting for this request; ask for a new one', {
+          details: [{ path: 'body.code', message: 'request a new code' }],
+        });
       }
       if (request.codeExpiresAt <= now()) {
-        throw new AppError('gone', 'The code has expired; ask for a new one', { details: [{ path: 'body.code', message: 'expired' }] });
+        throw new AppError('gone', 'The code has expired; ask for a new one', {
+          details: [{ path: 'body.code', message: 'expired' }],
+        });
       }
       if (!oneTimeCodeMatches(codeKey, codeContext(request), code, request.codeHash)) {
         const attempts = request.codeAttempts + 1;
         const left = CODE_ATTEMPTS - attempts;
         // Used up: the code is dropped, so guessing cannot go on.
-        await updateRequest(tx, request.tenantId, request.id, left <= 0 ? { codeAttempts: attempts, codeHash: null, codeExpiresAt: null } : { codeAttempts: attempts }, now());
-        await note(tx, ctx, request, 'step', left <= 0 ? 'a wrong code was entered; no tries left, the code is void' : 'a wrong code was entered');
+        await updateRequest(
+          tx,
+          request.tenantId,
+          request.id,
+          left <= 0
+            ? { codeAttempts: attempts, codeHash: null, codeExpiresAt: null }
+            : { codeAttempts: attempts },
+          now(),
+        );
+        await note(
+          tx,
+          ctx,
+          request,
+          'step',
+          left <= 0
+            ? 'a wrong code was entered; no tries left, the code is void'
+            : 'a wrong code was entered',
+        );
         return { wrong: true as const, left: Math.max(0, left) };
       }
       if (!register.rights.verification.includes('email_code')) {
         // The register asks for another method (e.g. identifying information): the e-mail is confirmed, an operator verifies.
-        const confirmed = await updateRequest(tx, request.tenantId, request.id, { codeHash: null, codeExpiresAt: null, details: { ...request.details, emailConfirmed: true } }, now());
-        await note(tx, ctx, confirmed, 'step', `e-mail address confirmed; identity to be verified by ${register.rights.verification.join(' or ')}`);
+        const confirmed = await updateRequest(
+          tx,
+          request.tenantId,
+          request.id,
+          {
+            codeHash: null,
+            codeExpiresAt: null,
+            details: { ...request.details, emailConfirmed: true },
+          },
+          now(),
+        );
+        await note(
+          tx,
+          ctx,
+          confirmed,
+          'step',
+          `e-mail address confirmed; identity to be verified by ${register.rights.verification.join(' or ')}`,
+        );
         return { wrong: false as const, request: confirmed };
       }
-      let verified = await move(tx, ctx, request, 'verified', { method: 'email_code', message: 'identity verified: the requester entered the code sent by e-mail' });
+      let verified = await move(tx, ctx, request, 'verified', {
+        method: 'email_code',
+        message: 'identity verified: the requester entered the code sent by e-mail',
+      });
       verified = await afterVerified(tx, ctx, verified, tenant);
       return { wrong: false as const, request: verified };
     });
     if (outcome.wrong) {
       throw new AppError('unprocessable', 'The code is not correct', {
-        details: [{ path: 'body.code', message: outcome.left > 0 ? `${outcome.left} tries left` : 'no tries left: ask for a new code', triesLeft: outcome.left }],
+        details: [
+          {
+            path: 'body.code',
+            message:
+              outcome.left > 0 ? `${outcome.left} tries left` : 'no tries left: ask for a new code',
+            triesLeft: outcome.left,
+          },
+        ],
       });
     }
     if (outcome.request.status === 'forwarded') await notifyForwarded(outcome.request, tenant);
@@ -461,18 +711,38 @@ export function createRequestsService(deps: RequestsServiceDeps) {
     const result = await db.transaction().execute(async (tx) => {
       const request = await findOrThrow(tx, ctx.tenantId, id, true);
       if (request.status !== 'identity_pending') {
-        throw new AppError('conflict', `The request is ${request.status}; only a request waiting for verification gets a code`, { details: [{ path: 'requestId', message: request.status }] });
+        throw new AppError(
+          'conflict',
+          `The request is ${request.status}; only a request waiting for verification gets a code`,
+          { details: [{ path: 'requestId', message: request.status }] },
+        );
       }
       const sent = Number(request.details.codesSent ?? 1);
       if (sent >= CODES_PER_REQUEST) {
-        throw new AppError('rate_limited', 'Too many codes were sent for this request; contact the privacy team', { details: [{ path: 'requestId', message: `at most ${CODES_PER_REQUEST} codes` }] });
+        throw new AppError(
+          'rate_limited',
+          'Too many codes were sent for this request; contact the privacy team',
+          { details: [{ path: 'requestId', message: `at most ${CODES_PER_REQUEST} codes` }] },
+        );
       }
       const issued = issueCode(request);
-      const updated = await updateRequest(tx, request.tenantId, request.id, { ...issued.changes, details: { ...request.details, codesSent: sent + 1 } }, now());
+      const updated = await updateRequest(
+        tx,
+        request.tenantId,
+        request.id,
+        { ...issued.changes, details: { ...request.details, codesSent: sent + 1 } },
+        now(),
+      );
       await note(tx, ctx, updated, 'step', 'a new verification code was issued');
       return { request: updated, code: issued.code };
     });
-    await mail(result.request, openRequester(result.request).email, texts.code.subject(result.request), texts.code.text(result.request, result.code), 'verification code');
+    await mail(
+      result.request,
+      openRequester(result.request).email,
+      texts.code.subject(result.request),
+      texts.code.text(result.request, result.code),
+      'verification code',
+    );
     return { sent: true };
   }
 
@@ -482,66 +752,188 @@ export function createRequestsService(deps: RequestsServiceDeps) {
   }
 
   async function list(tenantId: string, filter: RequestFilter): Promise<RequestView[]> {
-    return (await listRequests(db, tenantId, filter, now())).map((r) => toView(r, null, null, now()));
+    return (await listRequests(db, tenantId, filter, now())).map((r) =>
+      toView(r, null, null, now()),
+    );
   }
 
   /** An operator's manual step: start work, wait for the requester, verify by another method, reject, or close by hand. */
-  async function transition(ctx: VaultContext, id: string, input: { to: RequestStatus; reason?: string | undefined; method?: string | undefined; summary?: string | undefined }): Promise<RequestView> {
+  async function transition(
+    ctx: VaultContext,
+    id: string,
+    input: {
+      to: RequestStatus;
+      reason?: string | undefined;
+      method?: string | undefined;
+      summary?: string | undefined;
+    },
+  ): Promise<RequestView> {
     const { register, tenant, texts } = await context(ctx.tenantId);
-    const reasonRequired: RequestStatus[] = ['rejected', 'awaiting_requester', 'partially_completed'];
+    const reasonRequired: RequestStatus[] = [
+      'rejected',
+      'awaiting_requester',
+      'partially_completed',
+    ];
     if (reasonRequired.includes(input.to) && !input.reason) {
-      throw new AppError('validation_failed', `Moving a request to ${input.to} needs a reason the requester will read`, { details: [{ path: 'body.reason', message: 'required' }] });
+      throw new AppError(
+        'validation_failed',
+        `Moving a request to ${input.to} needs a reason the requester will read`,
+        { details: [{ path: 'body.reason', message: 'required' }] },
+      );
     }
-    if (input.to === 'verified' && (!input.method || !register.rights.verification.includes(input.method as never))) {
-      throw new AppError('validation_failed', 'Say how the identity was verified', { details: [{ path: 'body.method', message: `allowed: ${register.rights.verification.join(', ')}` }] });
+    if (
+      input.to === 'verified' &&
+      (!input.method || !register.rights.verification.includes(input.method as never))
+    ) {
+      throw new AppError('validation_failed', 'Say how the identity was verified', {
+        details: [
+          { path: 'body.method', message: `allowed: ${register.rights.verification.join(', ')}` },
+        ],
+      });
     }
-    if (input.to === 'expired' || input.to === 'forwarded' || input.to === 'received' || input.to === 'identity_pending') {
-      throw new AppError('validation_failed', `${input.to} is set by Avow itself`, { details: [{ path: 'body.to', message: 'allowed: verified, in_progress, awaiting_requester, completed, partially_completed, rejected' }] });
+    if (
+      input.to === 'expired' ||
+      input.to === 'forwarded' ||
+      input.to === 'received' ||
+      input.to === 'identity_pending'
+    ) {
+      throw new AppError('validation_failed', `${input.to} is set by Avow itself`, {
+        details: [
+          {
+            path: 'body.to',
+            message:
+              'allowed: verified, in_progress, awaiting_requester, completed, partially_completed, rejected',
+          },
+        ],
+      });
     }
     if (input.to === 'completed' || input.to === 'partially_completed') {
-      if (!input.summary) throw new AppError('validation_failed', 'Closing a request by hand needs a summary of what was done', { details: [{ path: 'body.summary', message: 'required' }] });
-      return complete(ctx, id, { actions: [input.summary], kept: [], partial: input.to === 'partially_completed', reason: input.reason });
+      if (!input.summary)
+        throw new AppError(
+          'validation_failed',
+          'Closing a request by hand needs a summary of what was done',
+          { details: [{ path: 'body.summary', message: 'required' }] },
+        );
+      return complete(ctx, id, {
+        actions: [input.summary],
+        kept: [],
+        partial: input.to === 'partially_completed',
+        reason: input.reason,
+      });
     }
     const updated = await db.transaction().execute(async (tx) => {
       const request = await findOrThrow(tx, ctx.tenantId, id, true);
-      let moved = await move(tx, ctx, request, input.to, { reason: input.reason, method: input.method });
+      let moved = await move(tx, ctx, request, input.to, {
+        reason: input.reason,
+        method: input.method,
+      });
       if (input.to === 'verified') moved = await afterVerified(tx, ctx, moved, tenant);
       return moved;
     });
     const email = openRequester(updated).email;
-    if (input.to === 'rejected') await mail(updated, email, texts.rejected.subject(updated), texts.rejected.text(updated, input.reason ?? ''), 'rejection');
-    if (input.to === 'awaiting_requester') await mail(updated, email, texts.awaiting.subject(updated), texts.awaiting.text(updated, input.reason ?? ''), 'request for information');
-    if (input.to === 'verified') await mail(updated, email, texts.verified.subject(updated), texts.verified.text(updated), 'verification notice');
+    if (input.to === 'rejected')
+      await mail(
+        updated,
+        email,
+        texts.rejected.subject(updated),
+        texts.rejected.text(updated, input.reason ?? ''),
+        'rejection',
+      );
+    if (input.to === 'awaiting_requester')
+      await mail(
+        updated,
+        email,
+        texts.awaiting.subject(updated),
+        texts.awaiting.text(updated, input.reason ?? ''),
+        'request for information',
+      );
+    if (input.to === 'verified')
+      await mail(
+        updated,
+        email,
+        texts.verified.subject(updated),
+        texts.verified.text(updated),
+        'verification notice',
+      );
     if (updated.status === 'forwarded') await notifyForwarded(updated, tenant);
     return get(ctx.tenantId, id);
   }
 
   /** One extension (Art. 12(3)): up to two further months, as the register allows, with a reason sent to the requester. */
-  async function extend(ctx: VaultContext, id: string, input: { duration?: string | undefined; reason: string }): Promise<RequestView> {
+  async function extend(
+    ctx: VaultContext,
+    id: string,
+    input: { duration?: string | undefined; reason: string },
+  ): Promise<RequestView> {
     const { register, texts } = await context(ctx.tenantId);
     const allowed = register.rights.extension;
     if (!allowed.allowed) {
-      throw new AppError('conflict', 'This organisation’s register does not allow extending a request’s deadline', { details: [{ path: 'rights.extension.allowed', message: 'false in the active register' }] });
+      throw new AppError(
+        'conflict',
+        'This organisation’s register does not allow extending a request’s deadline',
+        {
+          details: [{ path: 'rights.extension.allowed', message: 'false in the active register' }],
+        },
+      );
     }
-    const limit = allowed.duration && !isLonger(allowed.duration, maxExtension) ? allowed.duration : maxExtension;
+    const limit =
+      allowed.duration && !isLonger(allowed.duration, maxExtension)
+        ? allowed.duration
+        : maxExtension;
     const duration = input.duration ?? limit;
     if (isLonger(duration, limit)) {
-      throw new AppError('validation_failed', 'The extension is longer than allowed', { details: [{ path: 'body.duration', message: `at most ${limit}` }] });
+      throw new AppError('validation_failed', 'The extension is longer than allowed', {
+        details: [{ path: 'body.duration', message: `at most ${limit}` }],
+      });
     }
     const updated = await db.transaction().execute(async (tx) => {
       const request = await findOrThrow(tx, ctx.tenantId, id, true);
       if (!openStatuses.includes(request.status)) checkTransition(request.status, 'in_progress');
       if (request.extension) {
-        throw new AppError('conflict', 'The deadline was already extended once; a request gets one extension', { details: [{ path: 'body.duration', message: `extended by ${request.extension} on ${request.extendedAt?.toISOString().slice(0, 10)}` }] });
+        throw new AppError(
+          'conflict',
+          'The deadline was already extended once; a request gets one extension',
+          {
+            details: [
+              {
+                path: 'body.duration',
+                message: `extended by ${request.extension} on ${request.extendedAt?.toISOString().slice(0, 10)}`,
+              },
+            ],
+          },
+        );
       }
       const at = now();
-      const dueAt = computeDueAt({ receivedAt: request.receivedAt, deadline: request.deadline, pausedDays: request.pausedDays, extension: duration });
-      const extended = await updateRequest(tx, request.tenantId, request.id, { extension: duration, extensionReason: input.reason, extendedAt: at, dueAt }, at);
-      await note(tx, ctx, extended, 'step', `deadline extended by ${duration} to ${dueDateOf(dueAt)}: ${input.reason}`);
+      const dueAt = computeDueAt({
+        receivedAt: request.receivedAt,
+        deadline: request.deadline,
+        pausedDays: request.pausedDays,
+        extension: duration,
+      });
+      const extended = await updateRequest(
+        tx,
+        request.tenantId,
+        request.id,
+        { extension: duration, extensionReason: input.reason, extendedAt: at, dueAt },
+        at,
+      );
+      await note(
+        tx,
+        ctx,
+        extended,
+        'step',
+        `deadline extended by ${duration} to ${dueDateOf(dueAt)}: ${input.reason}`,
+      );
       await record(tx, ctx, extended, extended.status, { reason: input.reason });
       return extended;
     });
-    await mail(updated, openRequester(updated).email, texts.extended.subject(updated), texts.extended.text(updated, input.reason), 'extension notice');
+    await mail(
+      updated,
+      openRequester(updated).email,
+      texts.extended.subject(updated),
+      texts.extended.text(updated, input.reason),
+      'extension notice',
+    );
     return get(ctx.tenantId, id);
   }
 
@@ -588,40 +980,90 @@ export function createRequestsService(deps: RequestsServiceDeps) {
       const reason = result.reason ?? (result.partial ? result.partialReason : undefined);
       return move(tx, ctx, request, to, {
         ...(reason ? { reason } : {}),
-        changes: { outcome: { actions: result.actions, kept: result.kept, ...(result.download ? { download: { expiresAt: result.download.expiresAt.toISOString() } } : {}) }, receipt: signed as unknown as Record<string, unknown> },
+        changes: {
+          outcome: {
+            actions: result.actions,
+            kept: result.kept,
+            ...(result.download
+              ? { download: { expiresAt: result.download.expiresAt.toISOString() } }
+              : {}),
+          },
+          receipt: signed as unknown as Record<string, unknown>,
+        },
       });
     });
     const requester = openRequester(done);
-    await mail(done, requester.email, texts.completed.subject(done), texts.completed.text(done, done.receipt as unknown as SignedRequestReceipt, result.download?.url ?? null), 'completion receipt');
+    await mail(
+      done,
+      requester.email,
+      texts.completed.subject(done),
+      texts.completed.text(
+        done,
+        done.receipt as unknown as SignedRequestReceipt,
+        result.download?.url ?? null,
+      ),
+      'completion receipt',
+    );
     return get(ctx.tenantId, id);
   }
 
   /** Does what the request asks, through the vault, decisions and consent ledger, and closes it. */
-  async function fulfil(ctx: VaultContext, id: string, options: FulfilOptions = {}, by: { controller?: boolean } = {}): Promise<RequestView> {
+  async function fulfil(
+    ctx: VaultContext,
+    id: string,
+    options: FulfilOptions = {},
+    by: { controller?: boolean } = {},
+  ): Promise<RequestView> {
     const request = await findOrThrow(db, ctx.tenantId, id);
     if (request.status === 'forwarded' && !by.controller) {
-      throw new AppError('conflict', 'The request was forwarded to the controller; it is fulfilled when the controller answers', { details: [{ path: 'requestId', message: 'forwarded' }] });
+      throw new AppError(
+        'conflict',
+        'The request was forwarded to the controller; it is fulfilled when the controller answers',
+        { details: [{ path: 'requestId', message: 'forwarded' }] },
+      );
     }
-    if (!['verified', 'in_progress', 'forwarded'].includes(request.status)) checkTransition(request.status, 'in_progress');
+    if (!['verified', 'in_progress', 'forwarded'].includes(request.status))
+      checkTransition(request.status, 'in_progress');
     if (request.status === 'forwarded') {
       await db.transaction().execute(async (tx) => {
         const locked = await findOrThrow(tx, ctx.tenantId, id, true);
-        await move(tx, ctx, locked, 'in_progress', { message: 'the controller instructed fulfilment' });
+        await move(tx, ctx, locked, 'in_progress', {
+          message: 'the controller instructed fulfilment',
+        });
       });
     }
     const { register } = await context(ctx.tenantId);
     const policy = await deps.policies.current(ctx.tenantId);
     const requester = openRequester(request);
     const subjectId = request.subjectId ?? (await findSubjectId(ctx, requester.email));
-    const result = await fulfilType(deps, { ctx, request, requester, register, policy, subjectId, options, now: now() }, {
-      storeDownload: async (zip) => {
-        const token = randomToken(32);
-        const expiresAt = new Date(now().getTime() + DOWNLOAD_TTL_MS);
-        await insertDownload(db, { tenantId: request.tenantId, tokenHash: tokenDigest(token), requestId: request.id, sealed: seal(downloadKey, zip, `avow/requests/download/${request.tenantId}/${request.id}`), bytes: zip.length, expiresAt });
-        return { url: `${deps.publicUrl}/v1/public/tenants/${request.tenantId}/requests/downloads/${token}`, expiresAt };
+    const result = await fulfilType(
+      deps,
+      { ctx, request, requester, register, policy, subjectId, options, now: now() },
+      {
+        storeDownload: async (zip) => {
+          const token = randomToken(32);
+          const expiresAt = new Date(now().getTime() + DOWNLOAD_TTL_MS);
+          await insertDownload(db, {
+            tenantId: request.tenantId,
+            tokenHash: tokenDigest(token),
+            requestId: request.id,
+            sealed: seal(
+              downloadKey,
+              zip,
+              `avow/requests/download/${request.tenantId}/${request.id}`,
+            ),
+            bytes: zip.length,
+            expiresAt,
+          });
+          return {
+            url: `${deps.publicUrl}/v1/public/tenants/${request.tenantId}/requests/downloads/${token}`,
+            expiresAt,
+          };
+        },
       },
-    });
-    if (subjectId && !request.subjectId) await updateRequest(db, request.tenantId, request.id, { subjectId }, now());
+    );
+    if (subjectId && !request.subjectId)
+      await updateRequest(db, request.tenantId, request.id, { subjectId }, now());
     return complete(ctx, id, result, result.inTx);
   }
 
@@ -636,44 +1078,108 @@ export function createRequestsService(deps: RequestsServiceDeps) {
   }
 
   /** Art. 18(3): lifting a restriction is recorded and the person told. */
-  async function liftRestriction(ctx: VaultContext, id: string, reason: string): Promise<RequestView> {
+  async function liftRestriction(
+    ctx: VaultContext,
+    id: string,
+    reason: string,
+  ): Promise<RequestView> {
     const { texts } = await context(ctx.tenantId);
     const lifted = await db.transaction().execute(async (tx) => {
       const request = await findOrThrow(tx, ctx.tenantId, id, true);
-      if (request.type !== 'restriction' || !['completed', 'partially_completed'].includes(request.status) || request.details.liftedAt) {
-        throw new AppError('conflict', 'Only a restriction in force can be lifted', { details: [{ path: 'requestId', message: `${request.type}, ${request.status}${request.details.liftedAt ? ', already lifted' : ''}` }] });
+      if (
+        request.type !== 'restriction' ||
+        !['completed', 'partially_completed'].includes(request.status) ||
+        request.details.liftedAt
+      ) {
+        throw new AppError('conflict', 'Only a restriction in force can be lifted', {
+          details: [
+            {
+              path: 'requestId',
+              message: `${request.type}, ${request.status}${request.details.liftedAt ? ', already lifted' : ''}`,
+            },
+          ],
+        });
       }
-      if (!request.subjectId) throw new AppError('conflict', 'This restriction concerned no stored data', { details: [{ path: 'requestId', message: 'no subject' }] });
+      if (!request.subjectId)
+        throw new AppError('conflict', 'This restriction concerned no stored data', {
+          details: [{ path: 'requestId', message: 'no subject' }],
+        });
       await deps.decisions.setRestriction(tx, request.tenantId, request.subjectId, null);
-      await audit.record(tx, { tenantId: request.tenantId, actor: ctx.actor, ip: ctx.ip, userAgent: ctx.userAgent, requestId: ctx.requestId, action: 'subject.restricted', subjectId: request.subjectId, outcome: 'success', payload: { lifted: true, reason: reason.slice(0, 500) } });
-      const updated = await updateRequest(tx, request.tenantId, request.id, { details: { ...request.details, liftedAt: now().toISOString() } }, now());
+      await audit.record(tx, {
+        tenantId: request.tenantId,
+        actor: ctx.actor,
+        ip: ctx.ip,
+        userAgent: ctx.userAgent,
+        requestId: ctx.requestId,
+        action: 'subject.restricted',
+        subjectId: request.subjectId,
+        outcome: 'success',
+        payload: { lifted: true, reason: reason.slice(0, 500) },
+      });
+      const updated = await updateRequest(
+        tx,
+        request.tenantId,
+        request.id,
+        { details: { ...request.details, liftedAt: now().toISOString() } },
+        now(),
+      );
       await note(tx, ctx, updated, 'step', `restriction lifted: ${reason}`);
       return updated;
     });
-    await mail(lifted, openRequester(lifted).email, texts.lifted.subject(lifted), texts.lifted.text(lifted, reason), 'notice of lifting');
+    await mail(
+      lifted,
+      openRequester(lifted).email,
+      texts.lifted.subject(lifted),
+      texts.lifted.text(lifted, reason),
+      'notice of lifting',
+    );
     return get(ctx.tenantId, id);
   }
 
   /** The one-time download: the archive, once, before it expires. */
-  async function download(tenantId: string, token: string): Promise<{ zip: Buffer; requestId: string }> {
-    const taken = await db.transaction().execute((tx) => takeDownload(tx, tenantId, tokenDigest(token), now()));
+  async function download(
+    tenantId: string,
+    token: string,
+  ): Promise<{ zip: Buffer; requestId: string }> {
+    const taken = await db
+      .transaction()
+      .execute((tx) => takeDownload(tx, tenantId, tokenDigest(token), now()));
     if (!taken) throw notFound('Download');
-    if (taken.downloadedAt || !taken.sealed) throw new AppError('gone', 'This link was already used; ask the privacy team for a new one');
-    if (taken.expiresAt <= now()) throw new AppError('gone', 'This link has expired; ask the privacy team for a new one');
-    const zip = open(downloadKey, taken.sealed, `avow/requests/download/${tenantId}/${taken.requestId}`);
-    await note(db, { actor: { type: 'subject', id: 'requester' } }, { tenantId, id: taken.requestId } as StoredRequest, 'step', 'the archive was downloaded; the link no longer works');
+    if (taken.downloadedAt || !taken.sealed)
+      throw new AppError('gone', 'This link was already used; ask the privacy team for a new one');
+    if (taken.expiresAt <= now())
+      throw new AppError('gone', 'This link has expired; ask the privacy team for a new one');
+    const zip = open(
+      downloadKey,
+      taken.sealed,
+      `avow/requests/download/${tenantId}/${taken.requestId}`,
+    );
+    await note(
+      db,
+      { actor: { type: 'subject', id: 'requester' } },
+      { tenantId, id: taken.requestId } as StoredRequest,
+      'step',
+      'the archive was downloaded; the link no longer works',
+    );
     return { zip, requestId: taken.requestId };
   }
 
   // ---- processors: the controller's webhook and answer ----
 
   /** Where a processor tenant's controller is reached; a new webhook secret is returned once. */
-  async function setControllerRoute(tenantId: string, input: { webhookUrl?: string | null | undefined; email?: string | null | undefined; rotateSecret?: boolean | undefined }) {
+  async function setControllerRoute(
+    tenantId: string,
+    input: {
+      webhookUrl?: string | null | undefined;
+      email?: string | null | undefined;
+      rotateSecret?: boolean | undefined;
+    },
+  ) {
     const current = await findControllerRoute(db, tenantId);
     let secret: string | null = null;
     let sealedSecret = current?.sealedSecret ?? null;
     if (input.webhookUrl && (!sealedSecret || input.rotateSecret)) {
-      secret = `whsec_${randomToken(32)}`;
+      secret = newWebhookSecret();
       sealedSecret = seal(routeKey, secret, `avow/requests/controller-route/${tenantId}`);
     }
     const route = await upsertControllerRoute(db, {
@@ -683,25 +1189,39 @@ export function createRequestsService(deps: RequestsServiceDeps) {
       sealedSecret,
       updatedAt: now(),
     });
-    return { webhookUrl: route.webhookUrl, email: route.email, hasSecret: route.sealedSecret !== null, secret };
+    return {
+      webhookUrl: route.webhookUrl,
+      email: route.email,
+      hasSecret: route.sealedSecret !== null,
+      secret,
+    };
   }
 
   async function getControllerRoute(tenantId: string) {
     const route = await findControllerRoute(db, tenantId);
-    return { webhookUrl: route?.webhookUrl ?? null, email: route?.email ?? null, hasSecret: Boolean(route?.sealedSecret), secret: null };
+    return {
+      webhookUrl: route?.webhookUrl ?? null,
+      email: route?.email ?? null,
+      hasSecret: Boolean(route?.sealedSecret),
+      secret: null,
+    };
   }
 
   async function webhookFor(tenantId: string): Promise<{ url: string; webhook: Webhook } | null> {
     const route = await findControllerRoute(db, tenantId);
     if (!route?.webhookUrl || !route.sealedSecret) return null;
-    const secret = open(routeKey, route.sealedSecret, `avow/requests/controller-route/${tenantId}`).toString('utf8');
+    const secret = open(
+      routeKey,
+      route.sealedSecret,
+      `avow/requests/controller-route/${tenantId}`,
+    ).toString('utf8');
     return { url: route.webhookUrl, webhook: new Webhook(secret) };
   }
 
   /** The job: POST the forwarded request to the controller, signed per Standard Webhooks. A failure throws, so the job is retried. */
   async function deliverWebhook(tenantId: string, requestId: string): Promise<void> {
     const request = await findRequest(db, tenantId, requestId);
-    if (!request || request.status !== 'forwarded') return;
+    if (request?.status !== 'forwarded') return;
     const target = await webhookFor(tenantId);
     if (!target) return;
     const requester = openRequester(request);
@@ -718,7 +1238,11 @@ export function createRequestsService(deps: RequestsServiceDeps) {
         dueDate: dueDateOf(request.dueAt),
         verificationMethod: request.verificationMethod,
         requester: { email: requester.email, name: requester.name ?? null },
-        details: { ...request.details, ...(requester.corrections ? { corrections: requester.corrections } : {}), ...(requester.message ? { message: requester.message } : {}) },
+        details: {
+          ...request.details,
+          ...(requester.corrections ? { corrections: requester.corrections } : {}),
+          ...(requester.message ? { message: requester.message } : {}),
+        },
         answerUrl: answerUrl(request),
       },
     });
@@ -733,42 +1257,98 @@ export function createRequestsService(deps: RequestsServiceDeps) {
       body,
       signal: AbortSignal.timeout(10_000),
     });
-    await note(db, { actor: { type: 'system', id: 'avow' } }, request, 'step', `webhook to the controller answered HTTP ${response.status}`);
+    await note(
+      db,
+      { actor: { type: 'system', id: 'avow' } },
+      request,
+      'step',
+      `webhook to the controller answered HTTP ${response.status}`,
+    );
     if (!response.ok) throw new Error(`controller webhook answered ${response.status}`);
   }
 
   /** A controller's answer arriving signed with the route's secret (Standard Webhooks). */
-  async function verifyControllerAnswer(tenantId: string, rawBody: string, headers: Record<string, string>): Promise<ControllerAnswer> {
+  async function verifyControllerAnswer(
+    tenantId: string,
+    rawBody: string,
+    headers: Record<string, string>,
+  ): Promise<ControllerAnswer> {
     const target = await webhookFor(tenantId);
     if (!target) throw notFound('Controller route');
     try {
       target.webhook.verify(rawBody, headers);
     } catch {
-      throw new AppError('unauthorized', 'The answer is not signed with this route’s webhook secret (Standard Webhooks)');
+      throw new AppError(
+        'unauthorized',
+        'The answer is not signed with this route’s webhook secret (Standard Webhooks)',
+      );
     }
     const parsed = JSON.parse(rawBody) as { data?: unknown };
     return (parsed.data ?? parsed) as ControllerAnswer;
   }
 
   /** The controller decides: fulfil it here, reject it, or say it handled the request itself. */
-  async function controllerAnswer(ctx: VaultContext, id: string, answer: ControllerAnswer): Promise<RequestView> {
+  async function controllerAnswer(
+    ctx: VaultContext,
+    id: string,
+    answer: ControllerAnswer,
+  ): Promise<RequestView> {
     const request = await findOrThrow(db, ctx.tenantId, id);
     if (request.status !== 'forwarded') {
-      throw new AppError('conflict', `The request is ${request.status}; the controller answers a forwarded request`, { details: [{ path: 'requestId', message: request.status }] });
+      throw new AppError(
+        'conflict',
+        `The request is ${request.status}; the controller answers a forwarded request`,
+        { details: [{ path: 'requestId', message: request.status }] },
+      );
     }
     await db.transaction().execute(async (tx) => {
       const locked = await findOrThrow(tx, ctx.tenantId, id, true);
-      await updateRequest(tx, locked.tenantId, locked.id, { controllerAnswer: { decision: answer.decision, reason: answer.reason ?? null, at: now().toISOString() } }, now());
-      await note(tx, ctx, locked, 'step', `the controller answered: ${answer.decision}${answer.reason ? ` (${answer.reason})` : ''}`);
+      await updateRequest(
+        tx,
+        locked.tenantId,
+        locked.id,
+        {
+          controllerAnswer: {
+            decision: answer.decision,
+            reason: answer.reason ?? null,
+            at: now().toISOString(),
+          },
+        },
+        now(),
+      );
+      await note(
+        tx,
+        ctx,
+        locked,
+        'step',
+        `the controller answered: ${answer.decision}${answer.reason ? ` (${answer.reason})` : ''}`,
+      );
     });
-    if (answer.decision === 'fulfil') return fulfil(ctx, id, answer.options ?? {}, { controller: true });
+    if (answer.decision === 'fulfil')
+      return fulfil(ctx, id, answer.options ?? {}, { controller: true });
     if (answer.decision === 'reject') {
       const { texts } = await context(ctx.tenantId);
-      const rejected = await db.transaction().execute(async (tx) => move(tx, ctx, await findOrThrow(tx, ctx.tenantId, id, true), 'rejected', { reason: answer.reason ?? 'rejected by the controller' }));
-      await mail(rejected, openRequester(rejected).email, texts.rejected.subject(rejected), texts.rejected.text(rejected, answer.reason ?? 'rejected by the controller'), 'rejection');
+      const rejected = await db.transaction().execute(async (tx) =>
+        move(tx, ctx, await findOrThrow(tx, ctx.tenantId, id, true), 'rejected', {
+          reason: answer.reason ?? 'rejected by the controller',
+        }),
+      );
+      await mail(
+        rejected,
+        openRequester(rejected).email,
+        texts.rejected.subject(rejected),
+        texts.rejected.text(rejected, answer.reason ?? 'rejected by the controller'),
+        'rejection',
+      );
       return get(ctx.tenantId, id);
     }
-    return complete(ctx, id, { actions: [`the controller handled the request itself${answer.reason ? `: ${answer.reason}` : ''}`], kept: [], partial: false });
+    return complete(ctx, id, {
+      actions: [
+        `the controller handled the request itself${answer.reason ? `: ${answer.reason}` : ''}`,
+      ],
+      kept: [],
+      partial: false,
+    });
   }
 
   // ---- scheduled work ----
@@ -781,15 +1361,24 @@ export function createRequestsService(deps: RequestsServiceDeps) {
       if (limit >= at) continue;
       const expired = await db.transaction().execute(async (tx) => {
         const locked = await findRequest(tx, request.tenantId, request.id, { forUpdate: true });
-        if (!locked || locked.status !== 'identity_pending') return null;
-        return move(tx, { actor: { type: 'system', id: 'avow' } }, locked, 'expired', { reason: `not verified by ${dueDateOf(limit)}`, changes: { codeHash: null, codeExpiresAt: null } });
+        if (locked?.status !== 'identity_pending') return null;
+        return move(tx, { actor: { type: 'system', id: 'avow' } }, locked, 'expired', {
+          reason: `not verified by ${dueDateOf(limit)}`,
+          changes: { codeHash: null, codeExpiresAt: null },
+        });
       });
       if (!expired) continue;
       count++;
       const register = await deps.register.getActiveRegister(expired.tenantId);
       if (register) {
         const texts = mailTexts(register.register, await deps.tenants.get(expired.tenantId));
-        await mail(expired, openRequester(expired).email, texts.expired.subject(expired), texts.expired.text(expired), 'expiry notice');
+        await mail(
+          expired,
+          openRequester(expired).email,
+          texts.expired.subject(expired),
+          texts.expired.text(expired),
+          'expiry notice',
+        );
       }
     }
     return count;
@@ -802,19 +1391,35 @@ export function createRequestsService(deps: RequestsServiceDeps) {
     for (const request of await listByStatus(db, working)) {
       if (request.remindedAt || request.dueAt.getTime() - at.getTime() > REMIND_BEFORE_MS) continue;
       const register = await deps.register.getActiveRegister(request.tenantId);
-      const to = register?.register.organisation.dpo?.email ?? register?.register.organisation.privacyContact.email;
+      const to =
+        register?.register.organisation.dpo?.email ??
+        register?.register.organisation.privacyContact.email;
       const marked = await db.transaction().execute(async (tx) => {
         const locked = await findRequest(tx, request.tenantId, request.id, { forUpdate: true });
         if (!locked || locked.remindedAt) return null;
         const updated = await updateRequest(tx, locked.tenantId, locked.id, { remindedAt: at }, at);
-        await note(tx, { actor: { type: 'system', id: 'avow' } }, updated, 'step', locked.dueAt < at ? 'overdue: operators reminded' : `due on ${dueDateOf(locked.dueAt)}: operators reminded`);
+        await note(
+          tx,
+          { actor: { type: 'system', id: 'avow' } },
+          updated,
+          'step',
+          locked.dueAt < at
+            ? 'overdue: operators reminded'
+            : `due on ${dueDateOf(locked.dueAt)}: operators reminded`,
+        );
         return updated;
       });
       if (!marked || !register) continue;
       count++;
       if (to) {
         const texts = mailTexts(register.register, await deps.tenants.get(marked.tenantId));
-        await mail(marked, to, texts.reminder.subject(marked, at), texts.reminder.text(marked, at), 'operator reminder');
+        await mail(
+          marked,
+          to,
+          texts.reminder.subject(marked, at),
+          texts.reminder.text(marked, at),
+          'operator reminder',
+        );
       }
     }
     return count;
@@ -842,7 +1447,10 @@ export function createRequestsService(deps: RequestsServiceDeps) {
   };
 }
 
-export type ControllerAnswer = { decision: 'fulfil' | 'reject' | 'handled'; reason?: string | undefined; options?: FulfilOptions | undefined };
+export type ControllerAnswer = {
+  decision: 'fulfil' | 'reject' | 'handled';
+  reason?: string | undefined;
+  options?: FulfilOptions | undefined;
+};
 
 export type RequestsService = ReturnType<typeof createRequestsService>;
-

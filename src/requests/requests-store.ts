@@ -49,7 +49,8 @@ export type TimelineEntry = {
   message: string;
 };
 
-const toRequest = (row: Selectable<RightsRequestRow>): StoredRequest => row as unknown as StoredRequest;
+const toRequest = (row: Selectable<RightsRequestRow>): StoredRequest =>
+  row as unknown as StoredRequest;
 
 const json = (value: unknown): string => JSON.stringify(value);
 
@@ -89,7 +90,10 @@ export async function findRequest(
 }
 
 export type RequestChanges = Partial<
-  Omit<StoredRequest, 'tenantId' | 'id' | 'createdAt' | 'outcome' | 'receipt' | 'controllerAnswer' | 'details'>
+  Omit<
+    StoredRequest,
+    'tenantId' | 'id' | 'createdAt' | 'outcome' | 'receipt' | 'controllerAnswer' | 'details'
+  >
 > & {
   outcome?: Record<string, unknown> | null;
   receipt?: Record<string, unknown> | null;
@@ -153,20 +157,31 @@ export type RequestFilter = {
  * receipt; `after` is the last id of the previous page, and for the due-date
  * order the cursor is resolved to its (due, id) position.
  */
-export async function listRequests(db: Db, tenantId: string, filter: RequestFilter, at: Date): Promise<StoredRequest[]> {
+export async function listRequests(
+  db: Db,
+  tenantId: string,
+  filter: RequestFilter,
+  at: Date,
+): Promise<StoredRequest[]> {
   let query = db.selectFrom('rightsRequests').selectAll().where('tenantId', '=', tenantId);
   if (filter.status && filter.status.length > 0) query = query.where('status', 'in', filter.status);
   if (filter.type) query = query.where('type', '=', filter.type);
   if (filter.subjectId) query = query.where('subjectId', '=', filter.subjectId);
-  if (filter.overdue === true) query = query.where('status', 'in', openStatuses).where('dueAt', '<', at);
+  if (filter.overdue === true)
+    query = query.where('status', 'in', openStatuses).where('dueAt', '<', at);
   if (filter.overdue === false)
-    query = query.where((eb) => eb.or([eb('status', 'not in', openStatuses), eb('dueAt', '>=', at)]));
+    query = query.where((eb) =>
+      eb.or([eb('status', 'not in', openStatuses), eb('dueAt', '>=', at)]),
+    );
   if (filter.sort === 'due') {
     if (filter.after) {
       const cursor = await findRequest(db, tenantId, filter.after);
       if (cursor) {
         query = query.where((eb) =>
-          eb.or([eb('dueAt', '>', cursor.dueAt), eb.and([eb('dueAt', '=', cursor.dueAt), eb('id', '>', cursor.id)])]),
+          eb.or([
+            eb('dueAt', '>', cursor.dueAt),
+            eb.and([eb('dueAt', '=', cursor.dueAt), eb('id', '>', cursor.id)]),
+          ]),
         );
       }
     }
@@ -179,9 +194,19 @@ export async function listRequests(db: Db, tenantId: string, filter: RequestFilt
 }
 
 /** Requests in one status whose time has come (for the scheduled jobs). */
-export async function listByStatus(db: Db, status: RequestStatus[], limit = 500): Promise<StoredRequest[]> {
+export async function listByStatus(
+  db: Db,
+  status: RequestStatus[],
+  limit = 500,
+): Promise<StoredRequest[]> {
   return (
-    await db.selectFrom('rightsRequests').selectAll().where('status', 'in', status).orderBy('dueAt').limit(limit).execute()
+    await db
+      .selectFrom('rightsRequests')
+      .selectAll()
+      .where('status', 'in', status)
+      .orderBy('dueAt')
+      .limit(limit)
+      .execute()
   ).map(toRequest);
 }
 
@@ -202,7 +227,11 @@ export async function appendTimeline(
     .execute();
 }
 
-export async function listTimeline(db: Db, tenantId: string, requestId: string): Promise<TimelineEntry[]> {
+export async function listTimeline(
+  db: Db,
+  tenantId: string,
+  requestId: string,
+): Promise<TimelineEntry[]> {
   const rows: Selectable<RightsRequestEventRow>[] = await db
     .selectFrom('rightsRequestEvents')
     .selectAll()
@@ -223,7 +252,14 @@ export async function listTimeline(db: Db, tenantId: string, requestId: string):
 
 export async function insertDownload(
   db: Db,
-  row: { tenantId: string; tokenHash: Buffer; requestId: string; sealed: Buffer; bytes: number; expiresAt: Date },
+  row: {
+    tenantId: string;
+    tokenHash: Buffer;
+    requestId: string;
+    sealed: Buffer;
+    bytes: number;
+    expiresAt: Date;
+  },
 ): Promise<void> {
   await db.insertInto('rightsRequestDownloads').values(row).execute();
 }
@@ -237,7 +273,10 @@ export async function takeDownload(
   tenantId: string,
   tokenHash: Buffer,
   at: Date,
-): Promise<{ requestId: string; sealed: Buffer | null; expiresAt: Date; downloadedAt: Date | null } | undefined> {
+): Promise<
+  | { requestId: string; sealed: Buffer | null; expiresAt: Date; downloadedAt: Date | null }
+  | undefined
+> {
   const row = await db
     .selectFrom('rightsRequestDownloads')
     .select(['requestId', 'sealed', 'expiresAt', 'downloadedAt'])
@@ -265,11 +304,21 @@ export type ControllerRoute = {
   updatedAt: Date;
 };
 
-export async function findControllerRoute(db: Db, tenantId: string): Promise<ControllerRoute | undefined> {
-  return db.selectFrom('controllerRoutes').selectAll().where('tenantId', '=', tenantId).executeTakeFirst();
+export async function findControllerRoute(
+  db: Db,
+  tenantId: string,
+): Promise<ControllerRoute | undefined> {
+  return db
+    .selectFrom('controllerRoutes')
+    .selectAll()
+    .where('tenantId', '=', tenantId)
+    .executeTakeFirst();
 }
 
-export async function upsertControllerRoute(db: Db, route: ControllerRoute): Promise<ControllerRoute> {
+export async function upsertControllerRoute(
+  db: Db,
+  route: ControllerRoute,
+): Promise<ControllerRoute> {
   const { tenantId, ...rest } = route;
   return db
     .insertInto('controllerRoutes')

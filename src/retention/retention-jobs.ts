@@ -66,7 +66,8 @@ export function createRetentionJobs(deps: {
     policy: 'singleton',
     schedule: { cron: '7 * * * *', payload: {} },
     handler: async () => {
-      for (const tenantId of await deps.retention.tenantIds()) await deps.audit.checkpoint(tenantId);
+      for (const tenantId of await deps.retention.tenantIds())
+        await deps.audit.checkpoint(tenantId);
     },
   });
 

@@ -1,9 +1,5 @@
 import { addDuration, type Duration, parseDuration } from '../register/duration.js';
-import type {
-  Register,
-  RetentionAction,
-  RetentionTrigger,
-} from '../register/register-schema.js';
+import type { Register, RetentionAction, RetentionTrigger } from '../register/register-schema.js';
 
 /**
  * What the register says about retention, resolved once per sweep into the

@@ -8,7 +8,12 @@ import { authErrors, errorReply, timestamp } from '../http/schemas.js';
 import { retentionActions, retentionTriggers } from '../register/register-schema.js';
 import type { RetentionService } from './retention-service.js';
 
-const categoryCount = z.object({ category: z.string(), due: z.number().int(), held: z.number().int(), kept: z.number().int() });
+const categoryCount = z.object({
+  category: z.string(),
+  due: z.number().int(),
+  held: z.number().int(),
+  kept: z.number().int(),
+});
 
 const reportReply = z
   .object({
@@ -17,7 +22,10 @@ const reportReply = z
     dryRun: z.boolean(),
     total: z.number().int().describe('Records removed (a run) or that would be (a dry run)'),
     held: z.number().int().describe('Due records a legal hold keeps'),
-    kept: z.number().int().describe('Records the rule reached that a statutory or audit-log keep still holds'),
+    kept: z
+      .number()
+      .int()
+      .describe('Records the rule reached that a statutory or audit-log keep still holds'),
     rules: z.array(
       z.object({
         rule: z.string(),
@@ -28,9 +36,18 @@ const reportReply = z
         categories: z.array(categoryCount),
       }),
     ),
-    subjectsErased: z.number().int().describe('Subjects whose last record went on a subject-wide trigger: erased, data key destroyed'),
+    subjectsErased: z
+      .number()
+      .int()
+      .describe(
+        'Subjects whose last record went on a subject-wide trigger: erased, data key destroyed',
+      ),
     subjectsPseudonymized: z.number().int(),
-    untimedRules: z.array(z.string()).describe('Rules whose trigger Avow cannot time (purpose_fulfilled): never swept automatically'),
+    untimedRules: z
+      .array(z.string())
+      .describe(
+        'Rules whose trigger Avow cannot time (purpose_fulfilled): never swept automatically',
+      ),
   })
   .meta({ id: 'RetentionReport' });
 
@@ -45,7 +62,11 @@ const dueItem = z.object({
 });
 
 const previewReply = z
-  .object({ dryRun: z.literal(true), report: reportReply, items: z.array(dueItem).describe('The first records that would go, by subject') })
+  .object({
+    dryRun: z.literal(true),
+    report: reportReply,
+    items: z.array(dueItem).describe('The first records that would go, by subject'),
+  })
   .meta({ id: 'RetentionPreview' });
 
 const runReply = z
@@ -75,13 +96,25 @@ const holdReply = z
 
 const runBody = z.object({
   dryRun: z.boolean().default(false),
-  asOf: z.iso.datetime({ offset: true }).optional().describe('Dry runs only: preview a sweep at this time'),
-  limit: z.number().int().min(0).max(1000).default(100).describe('Dry runs: how many records to list'),
+  asOf: z.iso
+    .datetime({ offset: true })
+    .optional()
+    .describe('Dry runs only: preview a sweep at this time'),
+  limit: z
+    .number()
+    .int()
+    .min(0)
+    .max(1000)
+    .default(100)
+    .describe('Dry runs: how many records to list'),
 });
 
 const idParams = z.object({ id: z.string().min(1).max(100) });
 
-export function registerRetentionRoutes(app: App, deps: { retention: RetentionService; db: Db }): void {
+export function registerRetentionRoutes(
+  app: App,
+  deps: { retention: RetentionService; db: Db },
+): void {
   const { retention, db } = deps;
 
   app.post(
@@ -90,7 +123,8 @@ export function registerRetentionRoutes(app: App, deps: { retention: RetentionSe
       config: { access: 'retention' },
       schema: {
         tags: ['retention'],
-        summary: 'Sweep now, or with dryRun list what would go and why (rule, trigger, due date) without changing anything',
+        summary:
+          'Sweep now, or with dryRun list what would go and why (rule, trigger, due date) without changing anything',
         body: runBody,
         response: { 200: previewReply, 201: runReply, ...authErrors },
       },
@@ -107,7 +141,10 @@ export function registerRetentionRoutes(app: App, deps: { retention: RetentionSe
         const run = await retention.run(auditContextFrom(request), tenantId);
         return reply.status(201).send(run);
       }
-      const preview = await retention.preview(tenantId, { ...(body.asOf ? { asOf: new Date(body.asOf) } : {}), limit: body.limit });
+      const preview = await retention.preview(tenantId, {
+        ...(body.asOf ? { asOf: new Date(body.asOf) } : {}),
+        limit: body.limit,
+      });
       return reply.status(200).send({ dryRun: true as const, ...preview });
     },
   );
@@ -123,12 +160,18 @@ export function registerRetentionRoutes(app: App, deps: { retention: RetentionSe
           limit: z.coerce.number().int().min(1).max(200).default(50),
           before: z.string().min(1).max(100).optional().describe('nextCursor of the previous page'),
         }),
-        response: { 200: z.object({ items: z.array(runReply), nextCursor: z.string().nullable() }), ...authErrors },
+        response: {
+          200: z.object({ items: z.array(runReply), nextCursor: z.string().nullable() }),
+          ...authErrors,
+        },
       },
     },
     async (request) => {
       const tenantId = await tenantOf(request, db);
-      const items = await retention.runs(tenantId, { limit: request.query.limit, ...(request.query.before ? { before: request.query.before } : {}) });
+      const items = await retention.runs(tenantId, {
+        limit: request.query.limit,
+        ...(request.query.before ? { before: request.query.before } : {}),
+      });
       const last = items.at(-1);
       return { items, nextCursor: items.length === request.query.limit && last ? last.id : null };
     },
@@ -138,7 +181,12 @@ export function registerRetentionRoutes(app: App, deps: { retention: RetentionSe
     '/v1/retention/runs/:id',
     {
       config: { access: 'retention' },
-      schema: { tags: ['retention'], summary: 'One sweep and its report', params: idParams, response: { 200: runReply, ...authErrors } },
+      schema: {
+        tags: ['retention'],
+        summary: 'One sweep and its report',
+        params: idParams,
+        response: { 200: runReply, ...authErrors },
+      },
     },
     async (request) => retention.getRun(await tenantOf(request, db), request.params.id),
   );
@@ -152,14 +200,25 @@ export function registerRetentionRoutes(app: App, deps: { retention: RetentionSe
         summary: 'Place a legal hold: no sweep touches what it covers until it is released',
         body: z.object({
           scope: z.enum(['tenant', 'subject', 'category']),
-          target: z.string().min(1).max(200).optional().describe('A subject id, or a category key (covers the keys under it); none for tenant'),
+          target: z
+            .string()
+            .min(1)
+            .max(200)
+            .optional()
+            .describe(
+              'A subject id, or a category key (covers the keys under it); none for tenant',
+            ),
           reason: z.string().min(1).max(1000),
         }),
         response: { 201: holdReply, ...authErrors },
       },
     },
     async (request, reply) => {
-      const hold = await retention.createHold(auditContextFrom(request), await tenantOf(request, db), request.body);
+      const hold = await retention.createHold(
+        auditContextFrom(request),
+        await tenantOf(request, db),
+        request.body,
+      );
       return reply.status(201).send(hold);
     },
   );
@@ -176,12 +235,19 @@ export function registerRetentionRoutes(app: App, deps: { retention: RetentionSe
           limit: z.coerce.number().int().min(1).max(500).default(100),
           after: z.string().min(1).max(100).optional(),
         }),
-        response: { 200: z.object({ items: z.array(holdReply), nextCursor: z.string().nullable() }), ...authErrors },
+        response: {
+          200: z.object({ items: z.array(holdReply), nextCursor: z.string().nullable() }),
+          ...authErrors,
+        },
       },
     },
     async (request) => {
       const { active, limit, after } = request.query;
-      const items = await retention.holds(await tenantOf(request, db), { active: active === 'true', limit, ...(after ? { after } : {}) });
+      const items = await retention.holds(await tenantOf(request, db), {
+        active: active === 'true',
+        limit,
+        ...(after ? { after } : {}),
+      });
       const last = items.at(-1);
       return { items, nextCursor: items.length === limit && last ? last.id : null };
     },
@@ -191,7 +257,12 @@ export function registerRetentionRoutes(app: App, deps: { retention: RetentionSe
     '/v1/legal-holds/:id',
     {
       config: { access: 'retention' },
-      schema: { tags: ['retention'], summary: 'One legal hold', params: idParams, response: { 200: holdReply, ...authErrors } },
+      schema: {
+        tags: ['retention'],
+        summary: 'One legal hold',
+        params: idParams,
+        response: { 200: holdReply, ...authErrors },
+      },
     },
     async (request) => retention.hold(await tenantOf(request, db), request.params.id),
   );
@@ -209,6 +280,11 @@ export function registerRetentionRoutes(app: App, deps: { retention: RetentionSe
       },
     },
     async (request) =>
-      retention.releaseHold(auditContextFrom(request), await tenantOf(request, db), request.params.id, request.body.reason),
+      retention.releaseHold(
+        auditContextFrom(request),
+        await tenantOf(request, db),
+        request.params.id,
+        request.body.reason,
+      ),
   );
 }

@@ -14,6 +14,7 @@ import {
   findHold,
   findReachedRecords,
   findRun,
+  finishRun,
   type HoldScope,
   insertHold,
   insertRun,
@@ -26,7 +27,6 @@ import {
   subjectsWithoutRecords,
   tenantContractEnd,
   tenantIds,
-  finishRun,
 } from './retention-store.js';
 
 /**
@@ -47,7 +47,14 @@ export type DueItem = {
 };
 
 export type CategoryCount = { category: string; due: number; held: number; kept: number };
-export type RuleReport = { rule: string; action: RetentionAction; due: number; held: number; kept: number; categories: CategoryCount[] };
+export type RuleReport = {
+  rule: string;
+  action: RetentionAction;
+  due: number;
+  held: number;
+  kept: number;
+  categories: CategoryCount[];
+};
 
 export type RetentionReport = {
   asOf: Date;
@@ -73,17 +80,33 @@ export type RetentionRun = {
   report: RetentionReport;
 };
 
-type Classified = { row: DueRow; rule: number; dueAt: number; trigger: string | null; state: 'due' | 'held' | 'kept' | 'done' };
+type Classified = {
+  row: DueRow;
+  rule: number;
+  dueAt: number;
+  trigger: string | null;
+  state: 'due' | 'held' | 'kept' | 'done';
+};
 
 // Triggers about the person as a whole: when they take a subject's last record, the subject goes too.
-const subjectTriggers = new Set<string>(['last_activity', 'contract_end', 'relationship_end', 'account_deleted', 'role_ended']);
+const subjectTriggers = new Set<string>([
+  'last_activity',
+  'contract_end',
+  'relationship_end',
+  'account_deleted',
+  'role_ended',
+]);
 
 export function createRetentionService(deps: {
   db: Db;
   policies: PolicySource;
   audit: { record: (db: Db, event: AuditEventInput) => Promise<unknown> };
   vault: {
-    pseudonymize: (ctx: AuditContext & { tenantId: string }, subjectId: string, options?: { keepCategories?: string[] }) => Promise<unknown>;
+    pseudonymize: (
+      ctx: AuditContext & { tenantId: string },
+      subjectId: string,
+      options?: { keepCategories?: string[] },
+    ) => Promise<unknown>;
   };
   now?: () => Date;
   /** Records per transaction. */
@@ -95,13 +118,27 @@ export function createRetentionService(deps: {
 
   const actorLabel = (ctx: RetentionContext) => `${ctx.actor.type}:${ctx.actor.id}`;
 
-  async function load(tenantId: string): Promise<{ policy: Policy; plan: RetentionPlan; tenantEndsAt: Date | null }> {
-    const [policy, tenant] = await Promise.all([policies.current(tenantId), tenantContractEnd(db, tenantId)]);
+  async function load(
+    tenantId: string,
+  ): Promise<{ policy: Policy; plan: RetentionPlan; tenantEndsAt: Date | null }> {
+    const [policy, tenant] = await Promise.all([
+      policies.current(tenantId),
+      tenantContractEnd(db, tenantId),
+    ]);
     if (!tenant) throw notFound('Tenant');
-    return { policy, plan: planFromRegister(policy.register), tenantEndsAt: tenantContractEndsAt(tenant.contractEnd) };
+    return {
+      policy,
+      plan: planFromRegister(policy.register),
+      tenantEndsAt: tenantContractEndsAt(tenant.contractEnd),
+    };
   }
 
-  function classify(rows: DueRow[], plan: RetentionPlan, holds: LegalHold[], asOf: Date): Classified[] {
+  function classify(
+    rows: DueRow[],
+    plan: RetentionPlan,
+    holds: LegalHold[],
+    asOf: Date,
+  ): Classified[] {
     const tenantHeld = holds.some((h) => h.scope === 'tenant');
     const subjects = new Set(holds.filter((h) => h.scope === 'subject').map((h) => h.target));
     const categories = holds.filter((h) => h.scope === 'category').map((h) => h.target as string);
@@ -115,18 +152,31 @@ export function createRetentionService(deps: {
           rule = i;
         }
       });
-      const keptUntil = Math.max(Number.NEGATIVE_INFINITY, ...row.keepUntil.filter((k): k is number => k !== null));
+      const keptUntil = Math.max(
+        Number.NEGATIVE_INFINITY,
+        ...row.keepUntil.filter((k): k is number => k !== null),
+      );
       const dueAt = Math.max(ruleDue, keptUntil);
       const planned = plan.rules[rule];
       let state: Classified['state'] = 'due';
       if (dueAt > limit) state = 'kept';
-      else if (tenantHeld || subjects.has(row.subjectId) || categories.some((c) => row.category === c || row.category.startsWith(`${c}.`))) state = 'held';
-      else if (planned?.action === 'pseudonymize' && row.subjectStatus === 'pseudonymized') state = 'done';
+      else if (
+        tenantHeld ||
+        subjects.has(row.subjectId) ||
+        categories.some((c) => row.category === c || row.category.startsWith(`${c}.`))
+      )
+        state = 'held';
+      else if (planned?.action === 'pseudonymize' && row.subjectStatus === 'pseudonymized')
+        state = 'done';
       return { row, rule, dueAt, trigger: row.ruleTrigger[rule] ?? null, state };
     });
   }
 
-  function report(classified: Classified[], plan: RetentionPlan, meta: { asOf: Date; registerVersion: string | null; dryRun: boolean }): RetentionReport {
+  function report(
+    classified: Classified[],
+    plan: RetentionPlan,
+    meta: { asOf: Date; registerVersion: string | null; dryRun: boolean },
+  ): RetentionReport {
     const byRule = new Map<number, RuleReport>();
     const byCategory = new Map<string, CategoryCount>();
     let total = 0;
@@ -136,7 +186,14 @@ export function createRetentionService(deps: {
       if (c.state === 'done') continue;
       const planned = plan.rules[c.rule];
       if (!planned) continue;
-      const entry = byRule.get(c.rule) ?? { rule: planned.key, action: planned.action, due: 0, held: 0, kept: 0, categories: [] };
+      const entry = byRule.get(c.rule) ?? {
+        rule: planned.key,
+        action: planned.action,
+        due: 0,
+        held: 0,
+        kept: 0,
+        categories: [],
+      };
       byRule.set(c.rule, entry);
       const key = `${c.rule}\u0000${c.row.category}`;
       let cat = byCategory.get(key);
@@ -151,15 +208,35 @@ export function createRetentionService(deps: {
       else if (c.state === 'held') held += 1;
       else kept += 1;
     }
-    const rules = [...byRule.entries()].sort(([a], [b]) => a - b).map(([, r]) => ({ ...r, categories: r.categories.sort((a, b) => a.category.localeCompare(b.category)) }));
-    return { ...meta, total, held, kept, rules, subjectsErased: 0, subjectsPseudonymized: 0, untimedRules: plan.untimed };
+    const rules = [...byRule.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([, r]) => ({
+        ...r,
+        categories: r.categories.sort((a, b) => a.category.localeCompare(b.category)),
+      }));
+    return {
+      ...meta,
+      total,
+      held,
+      kept,
+      rules,
+      subjectsErased: 0,
+      subjectsPseudonymized: 0,
+      untimedRules: plan.untimed,
+    };
   }
 
   /** What a sweep at `asOf` (default now) would remove, and why; changes nothing. */
-  async function preview(tenantId: string, options: { asOf?: Date; limit?: number } = {}): Promise<{ report: RetentionReport; items: DueItem[] }> {
+  async function preview(
+    tenantId: string,
+    options: { asOf?: Date; limit?: number } = {},
+  ): Promise<{ report: RetentionReport; items: DueItem[] }> {
     const asOf = options.asOf ?? now();
     const { policy, plan, tenantEndsAt } = await load(tenantId);
-    const [rows, holds] = await Promise.all([findReachedRecords(db, tenantId, plan, { asOf, tenantEndsAt }), listHolds(db, tenantId, { active: true })]);
+    const [rows, holds] = await Promise.all([
+      findReachedRecords(db, tenantId, plan, { asOf, tenantEndsAt }),
+      listHolds(db, tenantId, { active: true }),
+    ]);
     const classified = classify(rows, plan, holds, asOf);
     const limit = options.limit ?? 100;
     const items: DueItem[] = [];
@@ -177,7 +254,10 @@ export function createRetentionService(deps: {
         dueAt: new Date(c.dueAt),
       });
     }
-    return { report: report(classified, plan, { asOf, registerVersion: policy.version, dryRun: true }), items };
+    return {
+      report: report(classified, plan, { asOf, registerVersion: policy.version, dryRun: true }),
+      items,
+    };
   }
 
   /**
@@ -190,11 +270,28 @@ export function createRetentionService(deps: {
     const runId = newId('retentionRun');
     const startedBy = actorLabel(ctx);
     const empty = report([], plan, { asOf, registerVersion: policy.version, dryRun: false });
-    await insertRun(db, { tenantId, id: runId, startedBy, asOf, registerVersion: policy.version, at: asOf, report: empty });
+    await insertRun(db, {
+      tenantId,
+      id: runId,
+      startedBy,
+      asOf,
+      registerVersion: policy.version,
+      at: asOf,
+      report: empty,
+    });
     try {
       const rows = await findReachedRecords(db, tenantId, plan, { asOf, tenantEndsAt });
-      const classified = classify(rows, plan, await listHolds(db, tenantId, { active: true }), asOf);
-      const outcome = report(classified, plan, { asOf, registerVersion: policy.version, dryRun: false });
+      const classified = classify(
+        rows,
+        plan,
+        await listHolds(db, tenantId, { active: true }),
+        asOf,
+      );
+      const outcome = report(classified, plan, {
+        asOf,
+        registerVersion: policy.version,
+        dryRun: false,
+      });
       const due = classified.filter((c) => c.state === 'due');
       const removed = new Set<string>();
       const toPseudonymize = new Set<string>();
@@ -216,7 +313,10 @@ export function createRetentionService(deps: {
             if (action === 'pseudonymize') toPseudonymize.add(c.row.subjectId);
             else if (action) ids[action].push(c.row.id);
           }
-          const gone = [...(await deleteRecords(tx, tenantId, ids.delete)), ...(await anonymizeRecords(tx, tenantId, ids.anonymize))];
+          const gone = [
+            ...(await deleteRecords(tx, tenantId, ids.delete)),
+            ...(await anonymizeRecords(tx, tenantId, ids.anonymize)),
+          ];
           const goneIds = new Set(gone.map((g) => g.id));
           const perRule = new Map<string, number>();
           const wholeSubject = new Set<string>();
@@ -229,10 +329,23 @@ export function createRetentionService(deps: {
           const emptied = await subjectsWithoutRecords(tx, tenantId, [...wholeSubject]);
           const erasedNow = await eraseSubjects(tx, tenantId, emptied, asOf);
           for (const [rule, count] of perRule) {
-            await audit.record(tx, { ...ctx, tenantId, action: 'retention.swept', outcome: 'success', payload: { rule, removed: count, runId } });
+            await audit.record(tx, {
+              ...ctx,
+              tenantId,
+              action: 'retention.swept',
+              outcome: 'success',
+              payload: { rule, removed: count, runId },
+            });
           }
           for (const subjectId of erasedNow) {
-            await audit.record(tx, { ...ctx, tenantId, action: 'subject.erased', subjectId, outcome: 'success', payload: {} });
+            await audit.record(tx, {
+              ...ctx,
+              tenantId,
+              action: 'subject.erased',
+              subjectId,
+              outcome: 'success',
+              payload: {},
+            });
           }
           return { gone: [...goneIds], erased: erasedNow.length };
         });
@@ -247,7 +360,14 @@ export function createRetentionService(deps: {
         pseudonymized += 1;
       }
       const pseudonymizedRecords = new Set(
-        classified.filter((c) => c.state === 'due' && plan.rules[c.rule]?.action === 'pseudonymize' && toPseudonymize.has(c.row.subjectId)).map((c) => c.row.id),
+        classified
+          .filter(
+            (c) =>
+              c.state === 'due' &&
+              plan.rules[c.rule]?.action === 'pseudonymize' &&
+              toPseudonymize.has(c.row.subjectId),
+          )
+          .map((c) => c.row.id),
       );
       // The report counts what actually went, which a hold placed mid-run can make smaller than what was found.
       for (const rule of outcome.rules) {
@@ -256,7 +376,8 @@ export function createRetentionService(deps: {
       }
       outcome.total = 0;
       for (const c of classified) {
-        if (c.state !== 'due' || !(removed.has(c.row.id) || pseudonymizedRecords.has(c.row.id))) continue;
+        if (c.state !== 'due' || !(removed.has(c.row.id) || pseudonymizedRecords.has(c.row.id)))
+          continue;
         const entry = outcome.rules.find((r) => r.rule === plan.rules[c.rule]?.key);
         const cat = entry?.categories.find((x) => x.category === c.row.category);
         if (entry) entry.due += 1;
@@ -266,10 +387,23 @@ export function createRetentionService(deps: {
       outcome.subjectsErased = erased;
       outcome.subjectsPseudonymized = pseudonymized;
       const finishedAt = now();
-      await finishRun(db, tenantId, runId, { status: 'completed', at: finishedAt, report: outcome });
-      return { id: runId, status: 'completed', startedBy, startedAt: asOf, finishedAt, report: outcome };
+      await finishRun(db, tenantId, runId, {
+        status: 'completed',
+        at: finishedAt,
+        report: outcome,
+      });
+      return {
+        id: runId,
+        status: 'completed',
+        startedBy,
+        startedAt: asOf,
+        finishedAt,
+        report: outcome,
+      };
     } catch (error) {
-      await finishRun(db, tenantId, runId, { status: 'failed', at: now(), report: empty }).catch(() => {});
+      await finishRun(db, tenantId, runId, { status: 'failed', at: now(), report: empty }).catch(
+        () => {},
+      );
       throw error;
     }
   }
@@ -292,36 +426,73 @@ export function createRetentionService(deps: {
     return toRun(stored);
   }
 
-  async function runs(tenantId: string, page: { before?: string; limit: number }): Promise<RetentionRun[]> {
+  async function runs(
+    tenantId: string,
+    page: { before?: string; limit: number },
+  ): Promise<RetentionRun[]> {
     return (await listRuns(db, tenantId, page)).map(toRun);
   }
 
-  async function createHold(ctx: RetentionContext, tenantId: string, input: { scope: HoldScope; target?: string | undefined; reason: string }): Promise<LegalHold> {
+  async function createHold(
+    ctx: RetentionContext,
+    tenantId: string,
+    input: { scope: HoldScope; target?: string | undefined; reason: string },
+  ): Promise<LegalHold> {
     const target = input.scope === 'tenant' ? null : (input.target ?? null);
     if (input.scope === 'tenant' && input.target !== undefined) {
-      throw new AppError('validation_failed', 'A tenant hold names no target', { details: [{ path: 'body.target', message: 'leave out for scope tenant' }] });
+      throw new AppError('validation_failed', 'A tenant hold names no target', {
+        details: [{ path: 'body.target', message: 'leave out for scope tenant' }],
+      });
     }
     if (input.scope !== 'tenant' && !target) {
       throw new AppError('validation_failed', 'A hold on a subject or category names it', {
-        details: [{ path: 'body.target', message: input.scope === 'subject' ? 'a subject id (sub_...)' : 'a category key of the register, such as user.contact' }],
+        details: [
+          {
+            path: 'body.target',
+            message:
+              input.scope === 'subject'
+                ? 'a subject id (sub_...)'
+                : 'a category key of the register, such as user.contact',
+          },
+        ],
       });
     }
     if (input.scope === 'category' && target) {
       const policy = await policies.current(tenantId);
       const known = [...policy.categoryKeys];
-      if (!known.some((k) => k === target || k.startsWith(`${target}.`) || target.startsWith(`${k}.`))) {
+      if (
+        !known.some((k) => k === target || k.startsWith(`${target}.`) || target.startsWith(`${k}.`))
+      ) {
         throw new AppError('validation_failed', 'The category is not in the active register', {
-          details: [{ path: 'body.target', message: `allowed: ${known.join(', ') || '(none: activate a register first)'}` }],
+          details: [
+            {
+              path: 'body.target',
+              message: `allowed: ${known.join(', ') || '(none: activate a register first)'}`,
+            },
+          ],
         });
       }
     }
     if (input.scope === 'subject' && target) {
-      const subject = await db.selectFrom('subjects').select('id').where('tenantId', '=', tenantId).where('id', '=', target).executeTakeFirst();
+      const subject = await db
+        .selectFrom('subjects')
+        .select('id')
+        .where('tenantId', '=', tenantId)
+        .where('id', '=', target)
+        .executeTakeFirst();
       if (!subject) throw notFound('Subject');
     }
     return db.transaction().execute(async (tx) => {
       await lockTenantRetention(tx, tenantId);
-      const hold = await insertHold(tx, { tenantId, id: newId('legalHold'), scope: input.scope, target, reason: input.reason, createdBy: actorLabel(ctx), at: now() });
+      const hold = await insertHold(tx, {
+        tenantId,
+        id: newId('legalHold'),
+        scope: input.scope,
+        target,
+        reason: input.reason,
+        createdBy: actorLabel(ctx),
+        at: now(),
+      });
       await audit.record(tx, {
         ...ctx,
         tenantId,
@@ -335,10 +506,19 @@ export function createRetentionService(deps: {
     });
   }
 
-  async function releaseHoldById(ctx: RetentionContext, tenantId: string, id: string, reason: string | undefined): Promise<LegalHold> {
+  async function releaseHoldById(
+    ctx: RetentionContext,
+    tenantId: string,
+    id: string,
+    reason: string | undefined,
+  ): Promise<LegalHold> {
     return db.transaction().execute(async (tx) => {
       await lockTenantRetention(tx, tenantId);
-      const released = await releaseHold(tx, tenantId, id, { by: actorLabel(ctx), reason: reason ?? null, at: now() });
+      const released = await releaseHold(tx, tenantId, id, {
+        by: actorLabel(ctx),
+        reason: reason ?? null,
+        at: now(),
+      });
       if (!released) {
         const existing = await findHold(tx, tenantId, id);
         if (!existing) throw notFound('Legal hold');
@@ -356,7 +536,10 @@ export function createRetentionService(deps: {
     });
   }
 
-  async function holds(tenantId: string, options: { active?: boolean; after?: string; limit: number }): Promise<LegalHold[]> {
+  async function holds(
+    tenantId: string,
+    options: { active?: boolean; after?: string; limit: number },
+  ): Promise<LegalHold[]> {
     return listHolds(db, tenantId, options);
   }
 
@@ -366,7 +549,17 @@ export function createRetentionService(deps: {
     return found;
   }
 
-  return { preview, run, getRun, runs, createHold, releaseHold: releaseHoldById, holds, hold, tenantIds: () => tenantIds(db) };
+  return {
+    preview,
+    run,
+    getRun,
+    runs,
+    createHold,
+    releaseHold: releaseHoldById,
+    holds,
+    hold,
+    tenantIds: () => tenantIds(db),
+  };
 }
 
 export type RetentionService = ReturnType<typeof createRetentionService>;

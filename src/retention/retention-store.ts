@@ -27,26 +27,73 @@ export type LegalHold = {
   releaseReason: string | null;
 };
 
-const holdColumns = ['id', 'scope', 'target', 'reason', 'createdBy', 'createdAt', 'releasedAt', 'releasedBy', 'releaseReason'] as const;
+const holdColumns = [
+  'id',
+  'scope',
+  'target',
+  'reason',
+  'createdBy',
+  'createdAt',
+  'releasedAt',
+  'releasedBy',
+  'releaseReason',
+] as const;
 
-export async function insertHold(db: Db, row: { tenantId: string; id: string; scope: HoldScope; target: string | null; reason: string; createdBy: string; at: Date }): Promise<LegalHold> {
+export async function insertHold(
+  db: Db,
+  row: {
+    tenantId: string;
+    id: string;
+    scope: HoldScope;
+    target: string | null;
+    reason: string;
+    createdBy: string;
+    at: Date;
+  },
+): Promise<LegalHold> {
   const { at, ...values } = row;
-  return db.insertInto('legalHolds').values({ ...values, createdAt: at }).returning(holdColumns).executeTakeFirstOrThrow();
+  return db
+    .insertInto('legalHolds')
+    .values({ ...values, createdAt: at })
+    .returning(holdColumns)
+    .executeTakeFirstOrThrow();
 }
 
-export async function findHold(db: Db, tenantId: string, id: string): Promise<LegalHold | undefined> {
-  return db.selectFrom('legalHolds').select(holdColumns).where('tenantId', '=', tenantId).where('id', '=', id).executeTakeFirst();
+export async function findHold(
+  db: Db,
+  tenantId: string,
+  id: string,
+): Promise<LegalHold | undefined> {
+  return db
+    .selectFrom('legalHolds')
+    .select(holdColumns)
+    .where('tenantId', '=', tenantId)
+    .where('id', '=', id)
+    .executeTakeFirst();
 }
 
-export async function listHolds(db: Db, tenantId: string, options: { active?: boolean; after?: string; limit?: number } = {}): Promise<LegalHold[]> {
-  let query = db.selectFrom('legalHolds').select(holdColumns).where('tenantId', '=', tenantId).orderBy('id');
+export async function listHolds(
+  db: Db,
+  tenantId: string,
+  options: { active?: boolean; after?: string; limit?: number } = {},
+): Promise<LegalHold[]> {
+  let query = db
+    .selectFrom('legalHolds')
+    .select(holdColumns)
+    .where('tenantId', '=', tenantId)
+    .orderBy('id');
   if (options.active) query = query.where('releasedAt', 'is', null);
   if (options.after) query = query.where('id', '>', options.after);
   if (options.limit) query = query.limit(options.limit);
   return query.execute();
 }
 
-export async function releaseHold(db: Db, tenantId: string, id: string, changes: { by: string; reason: string | null; at: Date }): Promise<LegalHold | undefined> {
+export async function releaseHold(
+  db: Db,
+  tenantId: string,
+  id: string,
+  changes: { by: string; reason: string | null; at: Date },
+): Promise<LegalHold | undefined> {
   return db
     .updateTable('legalHolds')
     .set({ releasedAt: changes.at, releasedBy: changes.by, releaseReason: changes.reason })
@@ -78,16 +125,50 @@ export type StoredRun = {
   report: unknown;
 };
 
-const runColumns = ['id', 'status', 'startedBy', 'asOf', 'registerVersion', 'startedAt', 'finishedAt', 'report'] as const;
+const runColumns = [
+  'id',
+  'status',
+  'startedBy',
+  'asOf',
+  'registerVersion',
+  'startedAt',
+  'finishedAt',
+  'report',
+] as const;
 
-export async function insertRun(db: Db, row: { tenantId: string; id: string; startedBy: string; asOf: Date; registerVersion: string | null; at: Date; report: unknown }): Promise<void> {
+export async function insertRun(
+  db: Db,
+  row: {
+    tenantId: string;
+    id: string;
+    startedBy: string;
+    asOf: Date;
+    registerVersion: string | null;
+    at: Date;
+    report: unknown;
+  },
+): Promise<void> {
   await db
     .insertInto('retentionRuns')
-    .values({ tenantId: row.tenantId, id: row.id, status: 'running', startedBy: row.startedBy, asOf: row.asOf, registerVersion: row.registerVersion, startedAt: row.at, report: JSON.stringify(row.report) })
+    .values({
+      tenantId: row.tenantId,
+      id: row.id,
+      status: 'running',
+      startedBy: row.startedBy,
+      asOf: row.asOf,
+      registerVersion: row.registerVersion,
+      startedAt: row.at,
+      report: JSON.stringify(row.report),
+    })
     .execute();
 }
 
-export async function finishRun(db: Db, tenantId: string, id: string, changes: { status: 'completed' | 'failed'; at: Date; report: unknown }): Promise<void> {
+export async function finishRun(
+  db: Db,
+  tenantId: string,
+  id: string,
+  changes: { status: 'completed' | 'failed'; at: Date; report: unknown },
+): Promise<void> {
   await db
     .updateTable('retentionRuns')
     .set({ status: changes.status, finishedAt: changes.at, report: JSON.stringify(changes.report) })
@@ -96,12 +177,30 @@ export async function finishRun(db: Db, tenantId: string, id: string, changes: {
     .execute();
 }
 
-export async function findRun(db: Db, tenantId: string, id: string): Promise<StoredRun | undefined> {
-  return db.selectFrom('retentionRuns').select(runColumns).where('tenantId', '=', tenantId).where('id', '=', id).executeTakeFirst();
+export async function findRun(
+  db: Db,
+  tenantId: string,
+  id: string,
+): Promise<StoredRun | undefined> {
+  return db
+    .selectFrom('retentionRuns')
+    .select(runColumns)
+    .where('tenantId', '=', tenantId)
+    .where('id', '=', id)
+    .executeTakeFirst();
 }
 
-export async function listRuns(db: Db, tenantId: string, page: { before?: string; limit: number }): Promise<StoredRun[]> {
-  let query = db.selectFrom('retentionRuns').select(runColumns).where('tenantId', '=', tenantId).orderBy('id', 'desc').limit(page.limit);
+export async function listRuns(
+  db: Db,
+  tenantId: string,
+  page: { before?: string; limit: number },
+): Promise<StoredRun[]> {
+  let query = db
+    .selectFrom('retentionRuns')
+    .select(runColumns)
+    .where('tenantId', '=', tenantId)
+    .orderBy('id', 'desc')
+    .limit(page.limit);
   if (page.before) query = query.where('id', '<', page.before);
   return query.execute();
 }
@@ -124,7 +223,9 @@ export type DueRow = {
 
 const interval = (d: Duration): RawBuilder<unknown> =>
   // Integers from the parsed duration: nothing user-written reaches the SQL text.
-  sql.raw(`interval '${Math.trunc(d.years)} years ${Math.trunc(d.months)} months ${Math.trunc(d.weeks * 7 + d.days)} days'`);
+  sql.raw(
+    `interval '${Math.trunc(d.years)} years ${Math.trunc(d.months)} months ${Math.trunc(d.weeks * 7 + d.days)} days'`,
+  );
 
 /** Calendar addition in UTC, whatever the session's time zone: a month after 31 Jan is the end of Feb. */
 const plus = (at: RawBuilder<unknown>, d: Duration): RawBuilder<unknown> =>
@@ -132,13 +233,21 @@ const plus = (at: RawBuilder<unknown>, d: Duration): RawBuilder<unknown> =>
 
 const textArray = (values: readonly string[]) => sql`${sql.val([...values])}::text[]`;
 
-const likePatterns = (keys: readonly string[]) => keys.map((k) => `${k.replace(/[\\%_]/g, '\\$&')}.%`);
+const likePatterns = (keys: readonly string[]) =>
+  keys.map((k) => `${k.replace(/[\\%_]/g, '\\$&')}.%`);
 
 /** The record's category is one of `keys` or sits under one of them. */
-export const categoryCovered = (column: RawBuilder<unknown>, keys: readonly string[]): RawBuilder<unknown> =>
+export const categoryCovered = (
+  column: RawBuilder<unknown>,
+  keys: readonly string[],
+): RawBuilder<unknown> =>
   sql`(${column} = any(${textArray(keys)}) or ${column} like any(${textArray(likePatterns(keys))}))`;
 
-function triggerTime(trigger: RetentionTrigger, purposes: string[] | null, tenantEndsAt: Date | null): RawBuilder<unknown> {
+function triggerTime(
+  trigger: RetentionTrigger,
+  purposes: string[] | null,
+  tenantEndsAt: Date | null,
+): RawBuilder<unknown> {
   const states = (aggregate: RawBuilder<unknown>) =>
     sql`(select ${aggregate} from subject_purpose_state ps where ps.tenant_id = r.tenant_id and ps.subject_id = r.subject_id and ps.purpose = any(r.purposes)${
       purposes ? sql` and ps.purpose = any(${textArray(purposes)})` : sql``
@@ -161,7 +270,9 @@ function triggerTime(trigger: RetentionTrigger, purposes: string[] | null, tenan
       // Withdrawn for every purpose of the rule the record serves: the last withdrawal starts the clock.
       return states(sql`case when bool_and(ps.consent = 'withdrawn') then max(ps.consent_at) end`);
     case 'objection':
-      return states(sql`case when bool_and(ps.objected_at is not null) then max(ps.objected_at) end`);
+      return states(
+        sql`case when bool_and(ps.objected_at is not null) then max(ps.objected_at) end`,
+      );
     case 'purpose_fulfilled':
       // Nothing records when a purpose is fulfilled; such a rule never fires by itself.
       return sql`null::timestamptz`;
@@ -195,11 +306,18 @@ export async function findReachedRecords(
   const ruleTriggerColumns: RawBuilder<unknown>[] = [];
   const applies: RawBuilder<unknown>[] = [];
   for (const rule of plan.rules) {
-    const perTrigger = rule.triggers.map((t) => plus(triggerTime(t, rule.purposes, options.tenantEndsAt), rule.duration));
-    const due = perTrigger.length === 1 ? (perTrigger[0] as RawBuilder<unknown>) : sql`least(${sql.join(perTrigger)})`;
+    const perTrigger = rule.triggers.map((t) =>
+      plus(triggerTime(t, rule.purposes, options.tenantEndsAt), rule.duration),
+    );
+    const due =
+      perTrigger.length === 1
+        ? (perTrigger[0] as RawBuilder<unknown>)
+        : sql`least(${sql.join(perTrigger)})`;
     const when = ruleApplies(rule);
     applies.push(when);
-    ruleColumns.push(sql`case when ${when} then coalesce(${due}, 'infinity'::timestamptz) else '-infinity'::timestamptz end`);
+    ruleColumns.push(
+      sql`case when ${when} then coalesce(${due}, 'infinity'::timestamptz) else '-infinity'::timestamptz end`,
+    );
     ruleTriggerColumns.push(
       sql`case ${sql.join(
         rule.triggers.map((t, i) => sql`when ${perTrigger[i]} = ${due} then ${t}::text`),
@@ -207,7 +325,9 @@ export async function findReachedRecords(
       )} end`,
     );
   }
-  const keepColumns = plan.keeps.map((keep) => keepColumn(keep, plan.rules, applies, options.tenantEndsAt, auditKeep));
+  const keepColumns = plan.keeps.map((keep) =>
+    keepColumn(keep, plan.rules, applies, options.tenantEndsAt, auditKeep),
+  );
   const inner = sql`
     select r.id, r.subject_id, r.category, s.status as subject_status,
       ${sql.join(ruleColumns.map((c, i) => sql`${c} as ${sql.ref(`r${i}`)}`))},
@@ -256,11 +376,17 @@ function keepColumn(
   } else {
     // Kept with the audit log: as long after each covering rule's own trigger as the log is kept.
     const perRule = rules.map((rule, i) => {
-      const times = rule.triggers.map((t) => plus(triggerTime(t, rule.purposes, tenantEndsAt), keep.duration));
-      const first = times.length === 1 ? (times[0] as RawBuilder<unknown>) : sql`least(${sql.join(times)})`;
+      const times = rule.triggers.map((t) =>
+        plus(triggerTime(t, rule.purposes, tenantEndsAt), keep.duration),
+      );
+      const first =
+        times.length === 1 ? (times[0] as RawBuilder<unknown>) : sql`least(${sql.join(times)})`;
       return sql`case when ${applies[i]} then ${first} end`;
     });
-    until = perRule.length === 1 ? (perRule[0] as RawBuilder<unknown>) : sql`greatest(${sql.join(perRule)})`;
+    until =
+      perRule.length === 1
+        ? (perRule[0] as RawBuilder<unknown>)
+        : sql`greatest(${sql.join(perRule)})`;
   }
   return sql`case when ${categoryCovered(sql`r.category`, keep.categories)} then coalesce(${until}, 'infinity'::timestamptz) else '-infinity'::timestamptz end`;
 }
@@ -268,9 +394,17 @@ function keepColumn(
 // ---- applying
 
 /** Deletes records (and their rectification history) by id. */
-export async function deleteRecords(tx: Db, tenantId: string, ids: readonly string[]): Promise<{ id: string; subjectId: string; category: string }[]> {
+export async function deleteRecords(
+  tx: Db,
+  tenantId: string,
+  ids: readonly string[],
+): Promise<{ id: string; subjectId: string; category: string }[]> {
   if (ids.length === 0) return [];
-  await tx.deleteFrom('vaultRecordHistory').where('tenantId', '=', tenantId).where('recordId', '=', sql<string>`any(${textArray(ids)})`).execute();
+  await tx
+    .deleteFrom('vaultRecordHistory')
+    .where('tenantId', '=', tenantId)
+    .where('recordId', '=', sql<string>`any(${textArray(ids)})`)
+    .execute();
   return tx
     .deleteFrom('vaultRecords')
     .where('tenantId', '=', tenantId)
@@ -280,27 +414,45 @@ export async function deleteRecords(tx: Db, tenantId: string, ids: readonly stri
 }
 
 /** Anonymisation: what stays is a count per category, source and month collected; the records go. */
-export async function anonymizeRecords(tx: Db, tenantId: string, ids: readonly string[]): Promise<{ id: string; subjectId: string; category: string }[]> {
+export async function anonymizeRecords(
+  tx: Db,
+  tenantId: string,
+  ids: readonly string[],
+): Promise<{ id: string; subjectId: string; category: string }[]> {
   if (ids.length === 0) return [];
   await sql`
     insert into retention_aggregates (tenant_id, category, source, period, records)
     select tenant_id, category, source, date_trunc('month', collected_at at time zone 'UTC')::date, count(*)
     from vault_records where tenant_id = ${tenantId} and id = any(${textArray(ids)})
     group by tenant_id, category, source, 3
-    on conflict (tenant_id, category, source, period) do update set records = retention_aggregates.records + excluded.records`.execute(tx);
+    on conflict (tenant_id, category, source, period) do update set records = retention_aggregates.records + excluded.records`.execute(
+    tx,
+  );
   return deleteRecords(tx, tenantId, ids);
 }
 
 export async function listAggregates(db: Db, tenantId: string) {
-  return db.selectFrom('retentionAggregates').select(['category', 'source', 'period', 'records']).where('tenantId', '=', tenantId).orderBy('category').orderBy('period').execute();
+  return db
+    .selectFrom('retentionAggregates')
+    .select(['category', 'source', 'period', 'records'])
+    .where('tenantId', '=', tenantId)
+    .orderBy('category')
+    .orderBy('period')
+    .execute();
 }
 
 /** Of these subjects, those with no record left in the vault. */
-export async function subjectsWithoutRecords(tx: Db, tenantId: string, subjectIds: readonly string[]): Promise<string[]> {
+export async function subjectsWithoutRecords(
+  tx: Db,
+  tenantId: string,
+  subjectIds: readonly string[],
+): Promise<string[]> {
   if (subjectIds.length === 0) return [];
   const rows = await sql<{ id: string }>`
     select id from unnest(${textArray(subjectIds)}) as u(id)
-    where not exists (select 1 from vault_records r where r.tenant_id = ${tenantId} and r.subject_id = u.id)`.execute(tx);
+    where not exists (select 1 from vault_records r where r.tenant_id = ${tenantId} and r.subject_id = u.id)`.execute(
+    tx,
+  );
   return rows.rows.map((r) => r.id);
 }
 
@@ -310,15 +462,30 @@ export async function subjectsWithoutRecords(tx: Db, tenantId: string, subjectId
  * every copy and backup of their ciphertext is unreadable), identities and
  * purpose states deleted, the subject row kept as a tombstone.
  */
-export async function eraseSubjects(tx: Db, tenantId: string, subjectIds: readonly string[], at: Date): Promise<string[]> {
+export async function eraseSubjects(
+  tx: Db,
+  tenantId: string,
+  subjectIds: readonly string[],
+  at: Date,
+): Promise<string[]> {
   if (subjectIds.length === 0) return [];
   await sql`
     insert into subject_keys (tenant_id, subject_id, wrapped_key, master_key_version, destroyed_at)
     select ${tenantId}, id, null, null, ${at}::timestamptz from unnest(${textArray(subjectIds)}) as u(id)
     on conflict (tenant_id, subject_id) do update
-      set wrapped_key = null, master_key_version = null, destroyed_at = coalesce(subject_keys.destroyed_at, excluded.destroyed_at)`.execute(tx);
-  await tx.deleteFrom('subjectIdentities').where('tenantId', '=', tenantId).where('subjectId', '=', sql<string>`any(${textArray(subjectIds)})`).execute();
-  await tx.deleteFrom('subjectPurposeState').where('tenantId', '=', tenantId).where('subjectId', '=', sql<string>`any(${textArray(subjectIds)})`).execute();
+      set wrapped_key = null, master_key_version = null, destroyed_at = coalesce(subject_keys.destroyed_at, excluded.destroyed_at)`.execute(
+    tx,
+  );
+  await tx
+    .deleteFrom('subjectIdentities')
+    .where('tenantId', '=', tenantId)
+    .where('subjectId', '=', sql<string>`any(${textArray(subjectIds)})`)
+    .execute();
+  await tx
+    .deleteFrom('subjectPurposeState')
+    .where('tenantId', '=', tenantId)
+    .where('subjectId', '=', sql<string>`any(${textArray(subjectIds)})`)
+    .execute();
   const erased = await tx
     .updateTable('subjects')
     .set({
@@ -349,6 +516,13 @@ export async function tenantIds(db: Db): Promise<string[]> {
   return rows.map((r) => r.id);
 }
 
-export async function tenantContractEnd(db: Db, tenantId: string): Promise<{ contractEnd: string | null } | undefined> {
-  return db.selectFrom('tenants').select('contractEnd').where('id', '=', tenantId).executeTakeFirst();
+export async function tenantContractEnd(
+  db: Db,
+  tenantId: string,
+): Promise<{ contractEnd: string | null } | undefined> {
+  return db
+    .selectFrom('tenants')
+    .select('contractEnd')
+    .where('id', '=', tenantId)
+    .executeTakeFirst();
 }

@@ -6,37 +6,38 @@ import { registerApiKeyRoutes } from '../access/api-keys-routes.js';
 import { createApiKeyService } from '../access/api-keys-service.js';
 import { registerAuditRoutes } from '../audit/audit-routes.js';
 import { createAuditService } from '../audit/audit-service.js';
-import { createBlindIndex } from '../crypto/blind-index.js';
 import { registerConsentPublicRoutes } from '../consent/consent-public-routes.js';
 import { registerConsentRoutes } from '../consent/consent-routes.js';
-import { createRequestJobs } from '../requests/requests-jobs.js';
-import { registerRequestPublicRoutes } from '../requests/requests-public-routes.js';
-import { registerRequestRoutes } from '../requests/requests-routes.js';
-import { createRequestsService } from '../requests/requests-service.js';
 import { createConsentService } from '../consent/consent-service.js';
-import { registerDecisionRoutes } from '../decisions/decisions-routes.js';
-import { createDecisionsService } from '../decisions/decisions-service.js';
-import { createPolicySource, registerReaderFromStore } from '../decisions/policy-source.js';
-import { registerVaultRoutes } from '../vault/vault-routes.js';
-import { createVaultService } from '../vault/vault-service.js';
+import { purposesNeedingRenewal } from '../consent/renewal.js';
+import { createBlindIndex } from '../crypto/blind-index.js';
 import type { InstallationKeys } from '../crypto/installation-keys.js';
 import { createKeyring } from '../crypto/keyring.js';
 import { createSubjectKeys } from '../crypto/subject-keys.js';
 import type { Database } from '../db/database.js';
+import { registerDecisionRoutes } from '../decisions/decisions-routes.js';
+import { createDecisionsService } from '../decisions/decisions-service.js';
+import { createPolicySource } from '../decisions/policy-source.js';
 import { registerHealthRoutes } from '../health/health-routes.js';
 import type { App } from '../http/app-types.js';
 import { installAuthentication } from '../http/auth.js';
-import { registerRegisterRoutes } from '../register/register-routes.js';
-import { createRegisterService } from '../register/register-service.js';
 import { createHttpServer } from '../http/http-server.js';
-import { createMailer, type MailSettings } from '../mail/mailer.js';
 import { createJobRunner, type JobDefinition } from '../jobs/jobs.js';
 import { registerJobRoutes } from '../jobs/jobs-routes.js';
-import { registerTenantRoutes } from '../tenancy/tenants-routes.js';
-import { createTenantService } from '../tenancy/tenants-service.js';
+import { createMailer, type MailSettings } from '../mail/mailer.js';
+import { registerRegisterRoutes } from '../register/register-routes.js';
+import { createRegisterService } from '../register/register-service.js';
+import { createRequestJobs } from '../requests/requests-jobs.js';
+import { registerRequestPublicRoutes } from '../requests/requests-public-routes.js';
+import { registerRequestRoutes } from '../requests/requests-routes.js';
+import { createRequestsService } from '../requests/requests-service.js';
 import { createRetentionJobs } from '../retention/retention-jobs.js';
 import { registerRetentionRoutes } from '../retention/retention-routes.js';
 import { createRetentionService } from '../retention/retention-service.js';
+import { registerTenantRoutes } from '../tenancy/tenants-routes.js';
+import { createTenantService } from '../tenancy/tenants-service.js';
+import { registerVaultRoutes } from '../vault/vault-routes.js';
+import { createVaultService } from '../vault/vault-service.js';
 
 /**
  * The composition root: the one place that builds every service from its
@@ -74,12 +75,25 @@ export function createServices(options: AvowOptions) {
   });
   const subjectKeys = createSubjectKeys({ keyring });
   const mailer = createMailer(
-    options.mail ?? { kind: 'outbox', dir: path.join(tmpdir(), 'avow-outbox'), from: 'Avow <privacy@localhost>' },
+    options.mail ?? {
+      kind: 'outbox',
+      dir: path.join(tmpdir(), 'avow-outbox'),
+      from: 'Avow <privacy@localhost>',
+    },
     options.logger,
   );
   const audit = createAuditService({ db, keyring, subjectKeys });
   const tenants = createTenantService({ db, audit });
-  const register = createRegisterService({ db });
+  const register = createRegisterService({
+    db,
+    audit,
+    // Called after a new version commits; the services it reaches are built below.
+    onActivated: async (event) => {
+      policies.forget(event.tenantId);
+      const renew = purposesNeedingRenewal(event.register, event.diff);
+      if (renew.length > 0) await consent.markForRenewal(event.tenantId, renew, event.versionId);
+    },
+  });
   const apiKeys = createApiKeyService({
     db,
     audit,
@@ -91,13 +105,50 @@ export function createServices(options: AvowOptions) {
     ...options.jobs,
   });
   const blindIndex = createBlindIndex({ db, keyring });
-  const policies = createPolicySource({ registers: registerReaderFromStore(db) });
+  const policies = createPolicySource({ registers: register });
   const vault = createVaultService({ db, subjectKeys, blindIndex, audit, policies });
   const decisions = createDecisionsService({ db, policies, blindIndex, audit });
-  const consent = createConsentService({ db, keyring, audit, registers: register, publicUrl: options.publicUrl });
+  const consent = createConsentService({
+    db,
+    keyring,
+    audit,
+    registers: register,
+    publicUrl: options.publicUrl,
+  });
   const retention = createRetentionService({ db, policies, audit, vault });
-  const requests = createRequestsService({ db, keyring, blindIndex, mailer, audit, register, policies, tenants, jobs, vault, decisions, consent, logger: options.logger, publicUrl: options.publicUrl });
-  return { keyring, subjectKeys, mailer, audit, tenants, register, apiKeys, jobs, blindIndex, policies, vault, decisions, consent, retention, requests };
+  const requests = createRequestsService({
+    db,
+    keyring,
+    blindIndex,
+    mailer,
+    audit,
+    register,
+    policies,
+    tenants,
+    jobs,
+    vault,
+    decisions,
+    consent,
+    logger: options.logger,
+    publicUrl: options.publicUrl,
+  });
+  return {
+    keyring,
+    subjectKeys,
+    mailer,
+    audit,
+    tenants,
+    register,
+    apiKeys,
+    jobs,
+    blindIndex,
+    policies,
+    vault,
+    decisions,
+    consent,
+    retention,
+    requests,
+  };
 }
 
 export type Services = ReturnType<typeof createServices>;
@@ -109,7 +160,12 @@ export type Services = ReturnType<typeof createServices>;
  */
 export function jobDefinitions(_services: Services): JobDefinition[] {
   return [
-    ...createRetentionJobs({ jobs: _services.jobs, retention: _services.retention, policies: _services.policies, audit: _services.audit }),
+    ...createRetentionJobs({
+      jobs: _services.jobs,
+      retention: _services.retention,
+      policies: _services.policies,
+      audit: _services.audit,
+    }),
     ...createRequestJobs(_services.requests),
   ];
 }
@@ -141,7 +197,10 @@ export async function createAvow(options: AvowOptions): Promise<{ app: App; serv
   registerConsentRoutes(app, { consent: services.consent, db: options.database.db });
   await registerConsentPublicRoutes(app, { consent: services.consent });
   registerRequestRoutes(app, { requests: services.requests, db: options.database.db });
-  await registerRequestPublicRoutes(app, { requests: services.requests, register: services.register });
+  await registerRequestPublicRoutes(app, {
+    requests: services.requests,
+    register: services.register,
+  });
   registerRetentionRoutes(app, { retention: services.retention, db: options.database.db });
 
   await startJobs(services, { work: options.worker ?? true });

@@ -25,7 +25,7 @@ export async function bootstrapInstallation(
     : null;
   // The demo tenant starts with the example register, so the policy page and
   // decisions have something to show. Published by the installation (no key).
-  if (demo) await services.register.publish(demo.id, readFileSync(demoRegisterFile, 'utf8'), null);
+  if (demo) await services.register.publish(demo.id, readFileSync(demoRegisterFile, 'utf8'));
   const operator = await services.apiKeys.create({
     name: 'first operator key',
     scopes: ['operator'],

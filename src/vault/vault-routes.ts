@@ -263,15 +263,13 @@ export function registerVaultRoutes(app: App, deps: { vault: VaultService; db: D
       },
     },
     async (request, reply) =>
-      reply
-        .status(201)
-        .send({
-          records: await vault.writeRecords(
-            await ctx(request),
-            request.params.subjectId,
-            request.body.records,
-          ),
-        }),
+      reply.status(201).send({
+        records: await vault.writeRecords(
+          await ctx(request),
+          request.params.subjectId,
+          request.body.records,
+        ),
+      }),
   );
 
   app.patch(

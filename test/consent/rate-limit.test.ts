@@ -18,9 +18,15 @@ it('rate-limits the public consent routes per address, and only those', async ()
   }
   expect(statuses.slice(0, 300).every((s) => s === 200)).toBe(true);
   expect(statuses[300]).toBe(429);
-  const limited = await avow.call<{ error: { code: string } }>('GET', '/v1/public/consent/receipt-key', { token: null });
+  const limited = await avow.call<{ error: { code: string } }>(
+    'GET',
+    '/v1/public/consent/receipt-key',
+    { token: null },
+  );
   expect(limited.status).toBe(429);
   expect(limited.body.error.code).toBe('rate_limited');
   // The authenticated API shares no budget with the public routes.
-  expect((await avow.call('GET', `/v1/consent/state?subjectId=${subjectId}`, { token })).status).toBe(200);
+  expect(
+    (await avow.call('GET', `/v1/consent/state?subjectId=${subjectId}`, { token })).status,
+  ).toBe(200);
 });

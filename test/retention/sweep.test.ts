@@ -16,7 +16,9 @@ beforeAll(async () => {
 afterAll(async () => avow.close());
 
 type Hold = { id: string; scope: string; target: string | null; releasedAt: string | null };
-type AuditPage = { items: { action: string; subjectId: string | null; payload: Record<string, unknown> }[] };
+type AuditPage = {
+  items: { action: string; subjectId: string | null; payload: Record<string, unknown> }[];
+};
 
 describe('retention: done when (old data, preview, hold, sweep, report, audit)', () => {
   it('removes exactly the due records, respects holds, reports and audits, and a second sweep finds nothing', async () => {
@@ -28,24 +30,43 @@ describe('retention: done when (old data, preview, hold, sweep, report, audit)',
       { category: 'user.name', purposes: ['service'], collectedAt: daysAgo(400) },
     ]);
     const held = await api.subject('held@example.com');
-    const [heldOld] = await api.records(held, [{ category: 'user.behavior', purposes: ['analytics'], collectedAt: daysAgo(40) }]);
+    const [heldOld] = await api.records(held, [
+      { category: 'user.behavior', purposes: ['analytics'], collectedAt: daysAgo(40) },
+    ]);
     // A customer whose relationship ended 200 days ago: accounts rule (P6M) reached; financial data under the statutory keep.
-    const gone = await api.subject('gone@example.com', 'customer', { relationshipEndedAt: daysAgo(200) });
+    const gone = await api.subject('gone@example.com', 'customer', {
+      relationshipEndedAt: daysAgo(200),
+    });
     const [goneName, goneFinancial] = await api.records(gone, [
       { category: 'user.name', purposes: ['service'], collectedAt: daysAgo(900) },
       { category: 'user.financial', purposes: ['service'], collectedAt: daysAgo(900) },
     ]);
     // Relationship ended, nothing kept: the subject goes as a whole (key destroyed).
-    const erased = await api.subject('erased@example.com', 'customer', { relationshipEndedAt: daysAgo(200) });
-    await api.records(erased, [{ category: 'user.name', purposes: ['service'], collectedAt: daysAgo(900) }]);
+    const erased = await api.subject('erased@example.com', 'customer', {
+      relationshipEndedAt: daysAgo(200),
+    });
+    await api.records(erased, [
+      { category: 'user.name', purposes: ['service'], collectedAt: daysAgo(900) },
+    ]);
 
     const preview = await api.preview();
     const listed = new Set(preview.items.map((i) => i.recordId));
-    expect(listed).toEqual(new Set([annaOld, heldOld, goneName, ...preview.items.filter((i) => i.subjectId === erased).map((i) => i.recordId)]));
+    expect(listed).toEqual(
+      new Set([
+        annaOld,
+        heldOld,
+        goneName,
+        ...preview.items.filter((i) => i.subjectId === erased).map((i) => i.recordId),
+      ]),
+    );
     expect(listed.has(annaNew as string)).toBe(false);
     expect(listed.has(goneFinancial as string)).toBe(false);
 
-    const hold = await api.call<Hold>('POST', '/v1/legal-holds', { scope: 'subject', target: held, reason: 'Litigation 2025-17' });
+    const hold = await api.call<Hold>('POST', '/v1/legal-holds', {
+      scope: 'subject',
+      target: held,
+      reason: 'Litigation 2025-17',
+    });
     expect(hold.status, hold.text).toBe(201);
     expect(hold.body.id).toMatch(/^hold_/);
     const afterHold = await api.preview();
@@ -64,11 +85,13 @@ describe('retention: done when (old data, preview, hold, sweep, report, audit)',
       { category: 'user.name', due: 2, held: 0, kept: 0 },
     ]);
 
-    expect((await api.view(anna)).records.map((r) => r.id).sort()).toEqual([annaNew, annaName].sort());
+    expect((await api.view(anna)).records.map((r) => r.id).sort()).toEqual(
+      [annaNew, annaName].sort(),
+    );
     expect((await api.view(held)).records.map((r) => r.id)).toEqual([heldOld]);
     expect((await api.view(gone)).records.map((r) => r.id)).toEqual([goneFinancial]);
-    expect((await api.view(gone)).status).toBe('active');
-    expect((await api.view(erased)).status).toBe('erased');
+    expect((await api.view(gone)).subject.status).toBe('active');
+    expect((await api.view(erased)).subject.status).toBe('erased');
     const key = await avow.services.subjectKeys.get(avow.database.db, tenantId, erased);
     expect(key.state).toBe('destroyed');
 
@@ -77,22 +100,35 @@ describe('retention: done when (old data, preview, hold, sweep, report, audit)',
     const listedRuns = await api.call<{ items: Run[] }>('GET', '/v1/retention/runs');
     expect(listedRuns.body.items.map((r) => r.id)).toEqual([run.id]);
 
-    const audit = await api.call<AuditPage>('GET', '/v1/audit?action=retention.swept,subject.erased,legal_hold.created');
+    const audit = await api.call<AuditPage>(
+      'GET',
+      '/v1/audit?action=retention.swept,subject.erased,legal_hold.created',
+    );
     expect(audit.status, audit.text).toBe(200);
     const swept = audit.body.items.filter((e) => e.action === 'retention.swept');
-    expect(swept.map((e) => e.payload).sort((a, b) => String(a.rule).localeCompare(String(b.rule)))).toEqual([
+    expect(
+      swept.map((e) => e.payload).sort((a, b) => String(a.rule).localeCompare(String(b.rule))),
+    ).toEqual([
       { rule: 'accounts', removed: 2, runId: run.id },
       { rule: 'usage', removed: 1, runId: run.id },
     ]);
-    expect(audit.body.items.filter((e) => e.action === 'subject.erased').map((e) => e.subjectId)).toEqual([erased]);
-    expect(audit.body.items.some((e) => e.action === 'legal_hold.created' && e.payload.holdId === hold.body.id)).toBe(true);
+    expect(
+      audit.body.items.filter((e) => e.action === 'subject.erased').map((e) => e.subjectId),
+    ).toEqual([erased]);
+    expect(
+      audit.body.items.some(
+        (e) => e.action === 'legal_hold.created' && e.payload.holdId === hold.body.id,
+      ),
+    ).toBe(true);
 
     // Safe to run twice.
     const again = await api.sweep();
     expect(again.report).toMatchObject({ total: 0, held: 1, subjectsErased: 0 });
 
     // Released, the next sweep applies the rule.
-    const released = await api.call<Hold>('POST', `/v1/legal-holds/${hold.body.id}/release`, { reason: 'Settled' });
+    const released = await api.call<Hold>('POST', `/v1/legal-holds/${hold.body.id}/release`, {
+      reason: 'Settled',
+    });
     expect(released.status, released.text).toBe(200);
     expect(released.body.releasedAt).not.toBeNull();
     const twice = await api.call('POST', `/v1/legal-holds/${hold.body.id}/release`, {});
@@ -104,10 +140,19 @@ describe('retention: done when (old data, preview, hold, sweep, report, audit)',
 
   it('category and tenant holds keep everything they cover', async () => {
     const s = await api.subject('cat@example.com');
-    const [behaviour] = await api.records(s, [{ category: 'user.behavior', purposes: ['analytics'], collectedAt: daysAgo(60) }]);
-    const category = await api.call<Hold>('POST', '/v1/legal-holds', { scope: 'category', target: 'user.behavior', reason: 'Audit by the authority' });
+    const [behaviour] = await api.records(s, [
+      { category: 'user.behavior', purposes: ['analytics'], collectedAt: daysAgo(60) },
+    ]);
+    const category = await api.call<Hold>('POST', '/v1/legal-holds', {
+      scope: 'category',
+      target: 'user.behavior',
+      reason: 'Audit by the authority',
+    });
     expect(category.status, category.text).toBe(201);
-    const tenant = await api.call<Hold>('POST', '/v1/legal-holds', { scope: 'tenant', reason: 'Whole tenant under investigation' });
+    const tenant = await api.call<Hold>('POST', '/v1/legal-holds', {
+      scope: 'tenant',
+      reason: 'Whole tenant under investigation',
+    });
     expect(tenant.status, tenant.text).toBe(201);
     expect((await api.sweep()).report.total).toBe(0);
     await api.call('POST', `/v1/legal-holds/${tenant.body.id}/release`, {});
@@ -118,28 +163,42 @@ describe('retention: done when (old data, preview, hold, sweep, report, audit)',
     await api.call('POST', `/v1/legal-holds/${category.body.id}/release`, {});
     expect((await api.sweep()).report.total).toBe(1);
 
-    const unknown = await api.call<{ error: { details: { path: string }[] } }>('POST', '/v1/legal-holds', { scope: 'category', target: 'user.health', reason: 'x' });
+    const unknown = await api.call<{ error: { details: { path: string }[] } }>(
+      'POST',
+      '/v1/legal-holds',
+      { scope: 'category', target: 'user.health', reason: 'x' },
+    );
     expect(unknown.status).toBe(400);
     expect(unknown.body.error.details[0]?.path).toBe('body.target');
   });
 
   it('a key without the retention scope is refused; another tenant sees none of it', async () => {
     const narrow = await avow.tenantWithKey(['vault:read']);
-    const refused = await avow.call('POST', '/v1/retention/runs', { token: narrow.token, body: { dryRun: true } });
+    const refused = await avow.call('POST', '/v1/retention/runs', {
+      token: narrow.token,
+      body: { dryRun: true },
+    });
     expect(refused.status).toBe(403);
     const other = await avow.tenantWithKey(['retention']);
-    const runs = await avow.call<{ items: unknown[] }>('GET', '/v1/retention/runs', { token: other.token });
+    const runs = await avow.call<{ items: unknown[] }>('GET', '/v1/retention/runs', {
+      token: other.token,
+    });
     expect(runs.status).toBe(200);
     expect(runs.body.items).toEqual([]);
     const mine = await api.call<{ items: Run[] }>('GET', '/v1/retention/runs');
-    const foreign = await avow.call('GET', `/v1/retention/runs/${mine.body.items[0]?.id}`, { token: other.token });
+    const foreign = await avow.call('GET', `/v1/retention/runs/${mine.body.items[0]?.id}`, {
+      token: other.token,
+    });
     expect(foreign.status).toBe(404);
   });
 
   it('the scheduled job sweeps a tenant through the queue', async () => {
     const s = await api.subject('job@example.com');
-    await api.records(s, [{ category: 'user.behavior', purposes: ['analytics'], collectedAt: daysAgo(90) }]);
-    const before = (await api.call<{ items: Run[] }>('GET', '/v1/retention/runs')).body.items.length;
+    await api.records(s, [
+      { category: 'user.behavior', purposes: ['analytics'], collectedAt: daysAgo(90) },
+    ]);
+    const before = (await api.call<{ items: Run[] }>('GET', '/v1/retention/runs')).body.items
+      .length;
     await avow.services.jobs.send('retention.sweep', { tenantId }, { singletonKey: tenantId });
     let runs: Run[] = [];
     for (let i = 0; i < 100 && runs.length <= before; i++) {
@@ -150,6 +209,8 @@ describe('retention: done when (old data, preview, hold, sweep, report, audit)',
     expect(runs[0]?.report.total).toBe(1);
     expect((await api.view(s)).records).toEqual([]);
     const jobs = await avow.call<{ schedules: { name: string }[] }>('GET', '/v1/jobs');
-    expect(jobs.body.schedules.map((x) => x.name)).toEqual(expect.arrayContaining(['retention.daily', 'audit.checkpoint']));
+    expect(jobs.body.schedules.map((x) => x.name)).toEqual(
+      expect.arrayContaining(['retention.daily', 'audit.checkpoint']),
+    );
   });
 });

@@ -1,6 +1,4 @@
-import { newId } from '../../src/ids/ids.js';
-import { type RegisterInput, registerSchema } from '../../src/register/register-schema.js';
-import { insertVersion, setActive } from '../../src/register/register-store.js';
+import type { RegisterInput } from '../../src/register/register-schema.js';
 import type { TestAvow } from '../support/avow.js';
 
 /** A small register: a contract purpose, a consent newsletter, a legitimate-interest analytics purpose. */
@@ -16,6 +14,7 @@ export const testRegister: RegisterInput = {
   subjects: [{ key: 'customer' }, { key: 'prospect', parent: 'customer' }, { key: 'employee' }],
   categories: [
     { key: 'user.name' },
+    { key: 'user.contact' },
     { key: 'user.contact.email' },
     { key: 'user.contact.phone_number' },
     { key: 'user.unique_id' },
@@ -42,6 +41,7 @@ export const testRegister: RegisterInput = {
       subjects: ['customer'],
       sources: ['subject'],
       directMarketing: true,
+      objectionStops: true,
     },
     {
       key: 'analytics',
@@ -79,7 +79,7 @@ export const testRegister: RegisterInput = {
     ],
   },
   rights: {
-    available: ['access', 'erasure'],
+    available: ['access', 'erasure', 'withdraw_consent'],
     deadline: 'P1M',
     verification: ['email_code'],
     channels: [{ type: 'email', address: 'privacy@example.com' }],
@@ -87,23 +87,14 @@ export const testRegister: RegisterInput = {
   security: { measures: ['encryption at rest'] },
 };
 
-/**
- * Activates the register for a tenant through the register capability's store.
- * TODO(vault): switch to PUT /v1/register once the register routes land.
- */
-export async function activateTestRegister(avow: TestAvow, tenantId: string): Promise<void> {
-  const register = registerSchema.parse(testRegister);
-  const db = avow.database.db;
-  const id = newId('registerVersion');
-  await insertVersion(db, {
-    id,
-    tenantId,
-    number: 1,
-    contentHash: 'test',
-    yaml: JSON.stringify(testRegister),
-    register,
-    createdBy: null,
+/** Activates the test register for a tenant through PUT /v1/register; returns the version id. */
+export async function activateTestRegister(avow: TestAvow, tenantId: string): Promise<string> {
+  // JSON is YAML: the register travels as the document a user would push.
+  const reply = await avow.call<{ version: { id: string } }>('PUT', '/v1/register', {
+    rawBody: JSON.stringify(testRegister),
+    headers: { 'content-type': 'application/yaml', 'avow-tenant': tenantId },
   });
-  await setActive(db, tenantId, id, null, new Date());
-  avow.services.policies.forget(tenantId);
+  if (reply.status !== 201)
+    throw new Error(`register not activated: ${reply.status} ${reply.text}`);
+  return reply.body.version.id;
 }

@@ -13,6 +13,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addColumn('destroyed_at', 'timestamptz')
     .addPrimaryKeyConstraint('subject_keys_pk', ['tenant_id', 'subject_id'])
-    .addCheckConstraint('subject_keys_live_or_destroyed', sql`(wrapped_key is null) = (destroyed_at is not null)`)
+    .addCheckConstraint(
+      'subject_keys_live_or_destroyed',
+      sql`(wrapped_key is null) = (destroyed_at is not null)`,
+    )
     .execute();
 }

@@ -7,7 +7,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .createTable('legal_holds')
     .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id'))
     .addColumn('id', 'text', (c) => c.notNull())
-    .addColumn('scope', 'text', (c) => c.notNull().check(sql`scope in ('tenant', 'subject', 'category')`))
+    .addColumn('scope', 'text', (c) =>
+      c.notNull().check(sql`scope in ('tenant', 'subject', 'category')`),
+    )
     // A subject id or a category key; null for a hold on the whole tenant.
     .addColumn('target', 'text')
     .addColumn('reason', 'text', (c) => c.notNull())
@@ -19,13 +21,17 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addPrimaryKeyConstraint('legal_holds_pk', ['tenant_id', 'id'])
     .addCheckConstraint('legal_holds_target', sql`(scope = 'tenant') = (target is null)`)
     .execute();
-  await sql`create index legal_holds_active on legal_holds (tenant_id) where released_at is null`.execute(db);
+  await sql`create index legal_holds_active on legal_holds (tenant_id) where released_at is null`.execute(
+    db,
+  );
 
   await db.schema
     .createTable('retention_runs')
     .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id'))
     .addColumn('id', 'text', (c) => c.notNull())
-    .addColumn('status', 'text', (c) => c.notNull().check(sql`status in ('running', 'completed', 'failed')`))
+    .addColumn('status', 'text', (c) =>
+      c.notNull().check(sql`status in ('running', 'completed', 'failed')`),
+    )
     .addColumn('started_by', 'text', (c) => c.notNull())
     .addColumn('as_of', 'timestamptz', (c) => c.notNull())
     .addColumn('register_version', 'text')
@@ -43,6 +49,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     // The month the anonymised records were collected in: coarse enough not to single anyone out.
     .addColumn('period', 'date', (c) => c.notNull())
     .addColumn('records', 'bigint', (c) => c.notNull())
-    .addPrimaryKeyConstraint('retention_aggregates_pk', ['tenant_id', 'category', 'source', 'period'])
+    .addPrimaryKeyConstraint('retention_aggregates_pk', [
+      'tenant_id',
+      'category',
+      'source',
+      'period',
+    ])
     .execute();
 }

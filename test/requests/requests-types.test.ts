@@ -1,0 +1,328 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addDuration } from '../../src/register/duration.js';
+import { verifyRequestReceipt } from '../../src/requests/requests-receipt.js';
+import { startTestAvow, type TestAvow } from '../support/avow.js';
+import { startSmtpServer } from '../support/smtp.js';
+import {
+  fileAndVerify,
+  type RequestView,
+  receiptFrom,
+  type Smtp,
+  subjectWithRecords,
+  tenantWithRegister,
+  unzip,
+} from './support.js';
+
+let avow: TestAvow;
+let smtp: Smtp;
+
+beforeAll(async () => {
+  smtp = await startSmtpServer();
+  avow = await startTestAvow({ mail: { kind: 'smtp', url: smtp.url, from: 'privacy@x.test' } });
+});
+
+afterAll(async () => {
+  await avow?.close();
+  await smtp?.close();
+});
+
+const plusDays = (iso: string, days: number) =>
+  addDuration(new Date(`${iso.slice(0, 10)}T00:00:00Z`), { years: 0, months: 0, weeks: 0, days })
+    .toISOString()
+    .slice(0, 10);
+
+async function fulfil(token: string, id: string, body: unknown = {}) {
+  const done = await avow.call<RequestView>('POST', `/v1/requests/${id}/fulfil`, { token, body });
+  expect(done.status, done.text).toBe(200);
+  const mail = await smtp.waitFor((m) => m.subject === `Your request ${id} was answered`);
+  const receipt = receiptFrom(mail);
+  expect(verifyRequestReceipt(receipt, avow.keys.publicKey)).toBe(true);
+  return { view: done.body, mail, receipt };
+}
+
+/** A current customer relationship: the marketing purposes' legitimate-interest basis applies. */
+async function inRelationship(token: string, subjectId: string) {
+  const patched = await avow.call('PATCH', `/v1/subjects/${subjectId}`, {
+    token,
+    body: { relationshipStartedAt: new Date(Date.now() - 86_400_000).toISOString() },
+  });
+  expect(patched.status, patched.text).toBe(200);
+}
+
+async function decide(token: string, subjectId: string, purpose: string) {
+  const reply = await avow.call<{ allowed: boolean; reasons: unknown[] }>('POST', '/v1/decisions', {
+    token,
+    body: { subjectId, purpose },
+  });
+  expect(reply.status, reply.text).toBe(200);
+  return reply.body;
+}
+
+describe('Aize (30 days)', () => {
+  it('portability, rectification with Art. 19, objection, consent withdrawal and erasure that keeps bookkeeping data', async () => {
+    const { tenantId, token } = await tenantWithRegister(avow, 'aize.yaml');
+    const email = 'kari@example.no';
+    const subjectId = await subjectWithRecords(avow, token, {
+      kind: 'customer.user',
+      email,
+      records: [
+        { category: 'user.name', value: 'Kari Nordman', purposes: ['provide_service', 'crm'] },
+        { category: 'user.payment', value: { iban: 'NO9386011117947' }, purposes: ['invoicing'] },
+        { category: 'user.workplace.expertise', value: 'Sales', purposes: ['crm'] },
+      ],
+    });
+    await inRelationship(token, subjectId);
+    const consent = await avow.call('POST', '/v1/consent/events', {
+      token,
+      body: { subjectId, channel: 'api', purposes: [{ purpose: 'cookies', action: 'given' }] },
+    });
+    expect(consent.status, consent.text).toBe(201);
+
+    // Portability: the 30-day deadline, and the archive.
+    const port = await fileAndVerify(avow, smtp, tenantId, { type: 'portability', email });
+    expect(port.verified.dueDate).toBe(plusDays(new Date().toISOString(), 30));
+    const ported = await fulfil(token, port.filed.id);
+    const link = /Download your data[^:]*: (\S+)/.exec(ported.mail.text ?? '')?.[1] as string;
+    const files = await unzip(
+      Buffer.from(await (await fetch(`${avow.baseUrl}${new URL(link).pathname}`)).arrayBuffer()),
+    );
+    expect(files.has('categories/user.payment.csv')).toBe(true);
+    const history = JSON.parse(String(files.get('consent-history.json'))) as {
+      purpose: string;
+      action: string;
+    }[];
+    expect(history.map((e) => [e.purpose, e.action])).toContainEqual(['cookies', 'given']);
+    const data = JSON.parse(String(files.get('data.json'))) as {
+      categories: {
+        key: string;
+        records: { recipients: { name: string }[]; retention: string[] }[];
+      }[];
+    };
+    const payment = data.categories.find((c) => c.key === 'user.payment');
+    expect(payment?.records[0]?.retention.join(' ')).toContain('Bookkeeping');
+
+    // Rectification: through the vault, and the recipients are recorded as notified (Art. 19).
+    const rect = await fileAndVerify(avow, smtp, tenantId, {
+      type: 'rectification',
+      email,
+      corrections: [{ category: 'user.name', value: 'Kari Nordmann' }],
+    });
+    const rectified = await fulfil(token, rect.filed.id);
+    expect(rectified.view.status).toBe('completed');
+    expect(rectified.receipt.receipt.actions.join('\n')).toMatch(
+      /Art\. 19: the recipients .* notified/,
+    );
+    expect(
+      rectified.view.timeline?.some((t) => t.kind === 'step' && t.message.startsWith('Art. 19')),
+    ).toBe(true);
+    const read = await avow.call<{ records: { category: string; value: unknown }[] }>(
+      'GET',
+      `/v1/subjects/${subjectId}/data?purpose=provide_service`,
+      { token },
+    );
+    expect(read.body.records.find((r) => r.category === 'user.name')?.value).toBe('Kari Nordmann');
+
+    // Objection per purpose: direct marketing stops, a contract purpose does not.
+    expect((await decide(token, subjectId, 'crm')).allowed).toBe(true);
+    const obj = await fileAndVerify(avow, smtp, tenantId, {
+      type: 'objection',
+      email,
+      purposes: ['crm', 'provide_service'],
+    });
+    const objected = await fulfil(token, obj.filed.id);
+    expect(objected.view.status).toBe('partially_completed');
+    expect(objected.receipt.receipt.actions.join('\n')).toContain('relies on contract');
+    expect((await decide(token, subjectId, 'crm')).allowed).toBe(false);
+    expect((await decide(token, subjectId, 'provide_service')).allowed).toBe(true);
+
+    // Consent withdrawal through the ledger.
+    const wd = await fileAndVerify(avow, smtp, tenantId, { type: 'withdraw_consent', email });
+    const withdrawn = await fulfil(token, wd.filed.id);
+    expect(withdrawn.receipt.receipt.actions[0]).toContain('consent withdrawn for');
+    const state = await avow.call<{ states: { purpose: string; consent: string }[] }>(
+      'GET',
+      `/v1/consent/state?subjectId=${subjectId}`,
+      { token },
+    );
+    expect(state.body.states.find((s) => s.purpose === 'cookies')?.consent).toBe('withdrawn');
+
+    // Erasure: the bookkeeping data must stay, so the subject is pseudonymised and the answer says why.
+    const er = await fileAndVerify(avow, smtp, tenantId, { type: 'erasure', email });
+    const erased = await fulfil(token, er.filed.id);
+    expect(erased.view.status).toBe('partially_completed');
+    const kept = erased.receipt.receipt.kept.map((k) => `${k.what}: ${k.reason}`).join('\n');
+    expect(kept).toContain('user.payment');
+    expect(kept).toContain('Bookkeeping Act');
+    expect(kept).toContain('audit log');
+    expect(erased.mail.text).toContain('What we kept, and why:');
+    const lookup = await avow.call('POST', '/v1/subjects/lookup', {
+      token,
+      body: { kind: 'email', value: email },
+    });
+    expect(lookup.status).toBe(404);
+  });
+});
+
+describe('Clevenio (two weeks)', () => {
+  it('restriction with its ground: verified by an operator, decisions deny all but storage and legal claims, lifting is told', async () => {
+    const { tenantId, token } = await tenantWithRegister(avow, 'clevenio.yaml');
+    const email = 'liisa@example.fi';
+    const subjectId = await subjectWithRecords(avow, token, {
+      kind: 'prospect.business_person',
+      email,
+      records: [
+        {
+          category: 'user.name',
+          value: 'Liisa',
+          source: { type: 'public_source', reference: 'https://example.fi/team' },
+          purposes: ['lead_database', 'email_marketing'],
+        },
+      ],
+    });
+    await inRelationship(token, subjectId);
+    const badGround = await avow.call('POST', `/v1/public/tenants/${tenantId}/requests`, {
+      token: null,
+      body: { type: 'restriction', email, ground: 'because' },
+    });
+    expect(badGround.status).toBe(400);
+    const { filed, verified } = await fileAndVerify(avow, smtp, tenantId, {
+      type: 'restriction',
+      email,
+      ground: 'accuracy_contested',
+    });
+    expect(verified.dueDate).toBe(plusDays(new Date().toISOString(), 14));
+    // Clevenio verifies identity with identifying information: the code confirms the address, an operator verifies.
+    expect(verified.status).toBe('identity_pending');
+    const early = await avow.call('POST', `/v1/requests/${filed.id}/fulfil`, { token, body: {} });
+    expect(early.status).toBe(409);
+    const wrongMethod = await avow.call('POST', `/v1/requests/${filed.id}/transition`, {
+      token,
+      body: { to: 'verified', method: 'email_code' },
+    });
+    expect(wrongMethod.status).toBe(400);
+    const ok = await avow.call<RequestView>('POST', `/v1/requests/${filed.id}/transition`, {
+      token,
+      body: { to: 'verified', method: 'identifying_information' },
+    });
+    expect(ok.status, ok.text).toBe(200);
+    expect(ok.body.verificationMethod).toBe('identifying_information');
+
+    expect((await decide(token, subjectId, 'email_marketing')).allowed).toBe(true);
+    const restricted = await fulfil(token, filed.id);
+    expect(restricted.receipt.receipt.actions[0]).toContain('accuracy_contested');
+    expect((await decide(token, subjectId, 'email_marketing')).allowed).toBe(false);
+    expect((await decide(token, subjectId, 'lead_database')).allowed).toBe(false);
+
+    const lifted = await avow.call<RequestView>(
+      'POST',
+      `/v1/requests/${filed.id}/lift-restriction`,
+      { token, body: { reason: 'the data was verified as accurate' } },
+    );
+    expect(lifted.status, lifted.text).toBe(200);
+    await smtp.waitFor(
+      (m) => m.subject === `The restriction of your data was lifted (${filed.id})`,
+    );
+    expect((await decide(token, subjectId, 'email_marketing')).allowed).toBe(true);
+    const twice = await avow.call('POST', `/v1/requests/${filed.id}/lift-restriction`, {
+      token,
+      body: { reason: 'again' },
+    });
+    expect(twice.status).toBe(409);
+  });
+});
+
+describe('deadlines (demo register: extension allowed)', () => {
+  it('extends once with a reason sent to the requester, pauses while waiting, reminds and lists overdue', async () => {
+    const { tenantId, token } = await tenantWithRegister(avow, 'demo.yaml');
+    const created = await avow.call<RequestView>('POST', '/v1/requests', {
+      token,
+      body: { type: 'access', email: 'api-user@example.com' },
+    });
+    expect(created.status, created.text).toBe(201);
+    expect(created.body.status).toBe('verified');
+    expect(created.body.verificationMethod).toBe('authenticated_session');
+    const id = created.body.id;
+
+    const extended = await avow.call<RequestView>('POST', `/v1/requests/${id}/extend`, {
+      token,
+      body: { duration: 'P2M', reason: 'the request covers many systems' },
+    });
+    expect(extended.status, extended.text).toBe(200);
+    expect(extended.body.extension).toBe('P2M');
+    expect(extended.body.dueDate).toBe(
+      addDuration(new Date(`${created.body.receivedAt.slice(0, 10)}T00:00:00Z`), {
+        years: 0,
+        months: 3,
+        weeks: 0,
+        days: 0,
+      })
+        .toISOString()
+        .slice(0, 10),
+    );
+    const notice = await smtp.waitFor(
+      (m) => m.subject === `More time is needed for your request ${id}`,
+    );
+    expect(notice.text).toContain('the request covers many systems');
+    const again = await avow.call('POST', `/v1/requests/${id}/extend`, {
+      token,
+      body: { reason: 'more' },
+    });
+    expect(again.status).toBe(409);
+    const tooLong = await avow.call('POST', `/v1/requests/${id}/extend`, {
+      token,
+      body: { duration: 'P3M', reason: 'x' },
+    });
+    expect(tooLong.status).toBe(400);
+
+    const started = await avow.call<RequestView>('POST', `/v1/requests/${id}/transition`, {
+      token,
+      body: { to: 'in_progress' },
+    });
+    expect(started.body.status).toBe('in_progress');
+    const waiting = await avow.call<RequestView>('POST', `/v1/requests/${id}/transition`, {
+      token,
+      body: { to: 'awaiting_requester', reason: 'which of your two accounts?' },
+    });
+    expect(waiting.body.paused).toBe(true);
+    await smtp.waitFor((m) => m.subject === `We need something from you for request ${id}`);
+    const resumed = await avow.call<RequestView>('POST', `/v1/requests/${id}/transition`, {
+      token,
+      body: { to: 'in_progress' },
+    });
+    expect(resumed.body.paused).toBe(false);
+
+    // Operators are reminded before the due date, once; an overdue request stands out in the list.
+    const other = await avow.call<RequestView>('POST', '/v1/requests', {
+      token,
+      body: { type: 'erasure', email: 'late@example.com' },
+    });
+    const dueSoon = new Date(new Date(other.body.dueAt).getTime() - 24 * 3600 * 1000);
+    expect(await avow.services.requests.remindOperators(dueSoon)).toBeGreaterThanOrEqual(1);
+    await smtp.waitFor(
+      (m) => m.subject === `Request ${other.body.id} is due on ${other.body.dueDate}`,
+    );
+    expect(await avow.services.requests.remindOperators(dueSoon)).toBe(0);
+    const none = await avow.call<{ items: RequestView[] }>('GET', '/v1/requests?overdue=true', {
+      token,
+    });
+    expect(none.body.items).toEqual([]);
+    const all = await avow.call<{ items: RequestView[] }>('GET', '/v1/requests?sort=due', {
+      token,
+    });
+    expect(all.body.items.map((r) => r.id)).toEqual([other.body.id, id]);
+
+    // A request never verified expires after the register's period, with a notice.
+    const unverified = await avow.call<{ id: string }>(
+      'POST',
+      `/v1/public/tenants/${tenantId}/requests`,
+      { token: null, body: { type: 'access', email: 'ghost@example.com' } },
+    );
+    const later = new Date(Date.now() + 40 * 24 * 3600 * 1000);
+    expect(await avow.services.requests.expireUnverified(later)).toBe(1);
+    await smtp.waitFor((m) => m.subject === `Your request ${unverified.body.id} expired`);
+    const expired = await avow.call<RequestView>('GET', `/v1/requests/${unverified.body.id}`, {
+      token,
+    });
+    expect(expired.body.status).toBe('expired');
+  });
+});
