@@ -37,14 +37,27 @@ const consentPayload = z
     gpc: z.boolean().optional(),
   })
   .strict();
+const requestStatus = z.string().min(1).max(64);
 const rightsRequestPayload = z
   .object({
     rightsRequestId: id,
     type: z.string().max(64).optional(),
     method: z.string().max(64).optional(),
-    status: z.string().max(64).optional(),
+    /** The state before the move, when the event is a move. */
+    from: requestStatus.optional(),
+    status: requestStatus.optional(),
     reason: text.optional(),
     identities: auditIdentities.optional(),
+  })
+  .strict();
+/** A move of a rights request that has no action of its own (e.g. verified → in_progress). */
+const requestTransitionPayload = z
+  .object({
+    rightsRequestId: id,
+    type: z.string().max(64).optional(),
+    from: requestStatus,
+    to: requestStatus,
+    reason: text.optional(),
   })
   .strict();
 const holdPayload = z.object({ holdId: id, reason: text.optional() }).strict();
@@ -85,6 +98,17 @@ export const auditActions = {
   'subject.objected': {
     payload: z
       .object({ purposes: z.array(id).max(200).optional(), reason: text.optional() })
+      .strict(),
+    personal: [],
+  },
+  'subject.updated': {
+    // Which fields changed (kind, timestamps such as relationshipEndedAt), never
+    // their values: a date of leaving or a kind can say something about the person.
+    payload: z
+      .object({
+        fields: z.array(z.string().min(1).max(64)).min(1).max(50),
+        rightsRequestId: id.optional(),
+      })
       .strict(),
     personal: [],
   },
@@ -156,11 +180,37 @@ export const auditActions = {
   'consent.given': { payload: consentPayload, personal: [] },
   'consent.withdrawn': { payload: consentPayload, personal: [] },
   'consent.refused': { payload: consentPayload, personal: [] },
+  'consent.expired': { payload: consentPayload, personal: [] },
   'request.created': { payload: rightsRequestPayload, personal: ['identities'] },
   'request.verified': { payload: rightsRequestPayload, personal: ['identities'] },
   'request.extended': { payload: rightsRequestPayload, personal: ['identities'] },
   'request.completed': { payload: rightsRequestPayload, personal: ['identities'] },
   'request.rejected': { payload: rightsRequestPayload, personal: ['identities'] },
+  'request.transitioned': { payload: requestTransitionPayload, personal: [] },
+  'request.forwarded': {
+    payload: z
+      .object({
+        rightsRequestId: id,
+        type: z.string().max(64).optional(),
+        from: requestStatus.optional(),
+        /** The controller's organisation name, as the tenant names it. */
+        controller: z.string().max(200).optional(),
+        webhook: z.boolean().optional(),
+      })
+      .strict(),
+    personal: [],
+  },
+  'request.expired': {
+    payload: z
+      .object({
+        rightsRequestId: id,
+        type: z.string().max(64).optional(),
+        from: requestStatus.optional(),
+        reason: text.optional(),
+      })
+      .strict(),
+    personal: [],
+  },
   'login.succeeded': {
     payload: z
       .object({
@@ -228,6 +278,9 @@ export const auditActions = {
         removed: z.number().int().min(0),
         dryRun: z.boolean().optional(),
         runId: id.optional(),
+        /** Records removed (or pseudonymised) per data category. */
+        categories: z.record(z.string().min(1).max(200), z.number().int().min(0)).optional(),
+        subjectsErased: z.number().int().min(0).optional(),
       })
       .strict(),
     personal: [],

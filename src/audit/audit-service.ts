@@ -32,7 +32,7 @@ export { INSTALLATION_CHAIN } from './audit-events.js';
 
 import {
   type AuditFilter,
-  appendEntry,
+  appendAtHead,
   chainPage,
   createHeadIfMissing,
   entryAt,
@@ -69,6 +69,7 @@ export type AuditServiceDeps = {
   now?: () => Date;
 };
 
+const GENESIS = { seq: 0, hash: GENESIS_HASH };
 const STRICT_TOKEN = /^avow_([0-9a-hjkmnp-tv-z]{26})_([A-Za-z0-9_-]{43})$/;
 const TOKEN_PREFIX = /^avow_([0-9a-hjkmnp-tv-z]{26})(_|$)/;
 const PAGE = 1000;
@@ -84,6 +85,49 @@ export function createAuditService(deps: AuditServiceDeps) {
   const actorKeyContext = (tenantId: string, keyId: string) =>
     `avow/audit-actor-key/${tenantId}/${keyId}`;
   const signHead = (head: Omit<ChainHead, 'signature'>) => keyring.sign(headBytes(head));
+
+  /**
+   * The head this process last wrote on each chain (committed or not yet). The
+   * next append guesses its predecessor from it, so it can wait for the head's
+   * lock and write in the same statement. Only a guess: appendAtHead checks it
+   * under the lock, and a wrong one (another process wrote, a transaction
+   * rolled back) falls back to locking the head and reading it.
+   */
+  const lastHead = new Map<string, { seq: number; hash: string }>();
+  const rememberHead = (tenantId: string, head: { seq: number; hash: string }) => {
+    if (lastHead.size >= 10_000 && !lastHead.has(tenantId)) lastHead.clear();
+    lastHead.set(tenantId, { seq: head.seq, hash: head.hash });
+  };
+  /** Per chain, settles when the latest append in this process has written (or failed). */
+  const turns = new Map<string, Promise<void>>();
+  /** Transactions that moved a head: they hold its lock until they end. */
+  const holdsHead = new WeakSet<Db>();
+  async function takeTurn(tx: Db, tenantId: string): Promise<() => void> {
+    const previous = turns.get(tenantId);
+    let done = () => {};
+    const mine = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    turns.set(tenantId, mine);
+    // A transaction already holding the head must not wait for an append that
+    // waits for it. The timeout is only a guard for a transaction we cannot
+    // recognise: after it this append queues on the lock like any other.
+    if (previous && !holdsHead.has(tx)) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        previous,
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, 1000);
+          timer.unref();
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    return () => {
+      done();
+      if (turns.get(tenantId) === mine) turns.delete(tenantId);
+    };
+  }
 
   /**
    * The key that seals an event's personal data: the subject's own key when the
@@ -153,42 +197,63 @@ export function createAuditService(deps: AuditServiceDeps) {
         sealed = seal(key, canonicalJson(personal), sealAad(input.tenantId, id)).toString('base64');
     }
 
-    let head = await lockHead(tx, input.tenantId);
-    if (!head) {
-      await createHeadIfMissing(tx, {
-        tenantId: input.tenantId,
-        seq: 0,
-        hash: GENESIS_HASH,
-        signature: signHead({ tenantId: input.tenantId, seq: 0, hash: GENESIS_HASH }).toString(
-          'base64',
-        ),
-      });
-      head = await lockHead(tx, input.tenantId);
-      if (!head) throw new Error('audit chain head could not be created');
-    }
-    const body = {
-      tenantId: input.tenantId,
-      seq: head.seq + 1,
-      id,
-      at: now().toISOString(),
-      actorType: input.actor.type,
-      actorId: input.actor.id,
-      action: input.action,
-      subjectId: input.subjectId ?? null,
-      categories: input.categories ?? null,
-      purpose: input.purpose ?? null,
-      outcome: input.outcome,
-      requestId: input.requestId ?? null,
-      payload: split.plain,
-      sealed,
-      sealedKey,
+    const tenantId = input.tenantId;
+    const build = (prev: { seq: number; hash: string }): ChainEntry => {
+      const body = {
+        tenantId,
+        seq: prev.seq + 1,
+        id,
+        // Taken after the predecessor was built, so `at` grows with seq (prune cuts by time).
+        at: now().toISOString(),
+        actorType: input.actor.type,
+        actorId: input.actor.id,
+        action: input.action,
+        subjectId: input.subjectId ?? null,
+        categories: input.categories ?? null,
+        purpose: input.purpose ?? null,
+        outcome: input.outcome,
+        requestId: input.requestId ?? null,
+        payload: split.plain,
+        sealed,
+        sealedKey,
+      };
+      const entry: ChainEntry = { ...body, prevHash: prev.hash, hash: chainHash(prev.hash, body) };
+      rememberHead(tenantId, entry);
+      return entry;
     };
-    const entry: ChainEntry = { ...body, prevHash: head.hash, hash: chainHash(head.hash, body) };
-    await appendEntry(
-      tx,
-      entry,
-      signHead({ tenantId: entry.tenantId, seq: entry.seq, hash: entry.hash }),
-    );
+    const write = (entry: ChainEntry) =>
+      appendAtHead(tx, entry, signHead({ tenantId, seq: entry.seq, hash: entry.hash }));
+    // One statement locks the head, checks it is where this process last left
+    // it, and writes. Appends of one tenant in this process take turns until
+    // their statement returns, so each builds on its predecessor's entry and
+    // reaches the lock after it. A wrong guess (another process wrote, a
+    // transaction rolled back) writes nothing and returns the real head, now
+    // locked by this transaction: the second try cannot miss.
+    const turn = await takeTurn(tx, tenantId);
+    let entry: ChainEntry;
+    try {
+      let head = lastHead.get(tenantId) ?? (await findHead(tx, tenantId)) ?? GENESIS;
+      for (let attempt = 0; ; attempt += 1) {
+        entry = build(head);
+        const result = await write(entry);
+        if (result.written) break;
+        if (attempt === 2) throw new Error('audit chain head moved while locked');
+        if (result.head) {
+          head = result.head;
+        } else {
+          await createHeadIfMissing(tx, {
+            tenantId,
+            seq: 0,
+            hash: GENESIS_HASH,
+            signature: signHead({ tenantId, seq: 0, hash: GENESIS_HASH }).toString('base64'),
+          });
+          head = GENESIS;
+        }
+      }
+      holdsHead.add(tx);
+    } finally {
+      turn();
+    }
     if (entry.seq % checkpointEvery === 0)
       await insertCheckpoint(tx, makeCheckpoint(entry.tenantId, entry.seq, entry.hash, 'interval'));
     return entry;

@@ -75,38 +75,51 @@ export async function createHeadIfMissing(db: Db, head: ChainHead): Promise<void
     .execute();
 }
 
-/** Appends one entry and moves the head to it, in one statement. */
-export async function appendEntry(db: Db, entry: ChainEntry, headSignature: Buffer): Promise<void> {
-  const inserted = db.insertInto('auditEvents').values({
-    tenantId: entry.tenantId,
-    seq: entry.seq,
-    id: entry.id,
-    at: entry.at,
-    actorType: entry.actorType,
-    actorId: entry.actorId,
-    action: entry.action,
-    subjectId: entry.subjectId,
-    categories: entry.categories,
-    purpose: entry.purpose,
-    outcome: entry.outcome,
-    requestId: entry.requestId,
-    payload: JSON.stringify(entry.payload),
-    sealed: entry.sealed === null ? null : Buffer.from(entry.sealed, 'base64'),
-    sealedKey: entry.sealedKey,
-    prevHash: Buffer.from(entry.prevHash, 'hex'),
-    hash: Buffer.from(entry.hash, 'hex'),
-  });
-  await db
-    .with('inserted', () => inserted)
-    .updateTable('auditHeads')
-    .set({
-      seq: entry.seq,
-      hash: Buffer.from(entry.hash, 'hex'),
-      signature: headSignature,
-      updatedAt: new Date(),
-    })
-    .where('tenantId', '=', entry.tenantId)
-    .execute();
+/**
+ * Appends one entry and moves the head to it in one statement, only if the
+ * head is at the entry's predecessor (`seq - 1`, `prevHash`). The statement
+ * first locks the head (`FOR UPDATE`, held until the transaction ends), so it
+ * is both the queue for concurrent writers of a tenant and the write; under
+ * READ COMMITTED a writer that waited compares against the head its
+ * predecessor committed. When the head is elsewhere nothing is written and
+ * the caller gets the head it now holds locked (undefined: no head yet).
+ */
+export async function appendAtHead(
+  db: Db,
+  entry: ChainEntry,
+  headSignature: Buffer,
+): Promise<{ written: true } | { written: false; head?: { seq: number; hash: string } }> {
+  const prevHash = Buffer.from(entry.prevHash, 'hex');
+  const hash = Buffer.from(entry.hash, 'hex');
+  const result = await sql<{ seq: string | number; hash: Uint8Array; written: string | number }>`
+    with cur as (
+      select seq, hash from audit_heads where tenant_id = ${entry.tenantId} for update
+    ), moved as (
+      update audit_heads
+         set seq = ${entry.seq}, hash = ${hash}, signature = ${headSignature}, updated_at = now()
+       where tenant_id = ${entry.tenantId}
+         and (select seq from cur) = ${entry.seq - 1}
+         and (select hash from cur) = ${prevHash}
+      returning tenant_id
+    ), inserted as (
+      insert into audit_events (tenant_id, seq, id, at, actor_type, actor_id, action, subject_id,
+                                categories, purpose, outcome, request_id, payload, sealed,
+                                sealed_key, prev_hash, hash)
+      select moved.tenant_id, ${entry.seq}::bigint, ${entry.id}::text, ${entry.at}::timestamptz,
+             ${entry.actorType}::text, ${entry.actorId}::text, ${entry.action}::text,
+             ${entry.subjectId}::text, ${entry.categories}::text[], ${entry.purpose}::text,
+             ${entry.outcome}::text, ${entry.requestId}::text,
+             ${JSON.stringify(entry.payload)}::jsonb,
+             ${entry.sealed === null ? null : Buffer.from(entry.sealed, 'base64')}::bytea,
+             ${entry.sealedKey}::text, ${prevHash}::bytea, ${hash}::bytea
+        from moved
+      returning seq
+    )
+    select cur.seq, cur.hash, (select count(*) from inserted) as written from cur`.execute(db);
+  const row = result.rows[0];
+  if (!row) return { written: false };
+  if (Number(row.written) === 1) return { written: true };
+  return { written: false, head: { seq: Number(row.seq), hash: hex(row.hash) } };
 }
 
 export async function findHead(db: Db, tenantId: string): Promise<ChainHead | undefined> {

@@ -103,6 +103,7 @@ const auditAction = {
   given: 'consent.given',
   withdrawn: 'consent.withdrawn',
   refused: 'consent.refused',
+  expired: 'consent.expired',
 } as const;
 
 const view = (state: ConsentStateRecord): ConsentStateView => ({
@@ -323,8 +324,6 @@ export function createConsentService(deps: ConsentServiceDeps) {
       });
       return;
     }
-    // The audit log has no consent.expired action yet; the ledger event is the evidence.
-    if (event.action === 'expired') return;
     await audit.record(tx, {
       ...base,
       action: auditAction[event.action],

@@ -49,7 +49,7 @@ export function registerMasterKeyCommands(program: Command): void {
             created
               ? `Created master key version ${report.currentVersion} in ${created} (back it up now).`
               : `Current master key version: ${report.currentVersion}.`,
-            `Re-wrapped ${report.subjectKeysRewrapped} subject keys${report.indexKeyRewrapped ? ' and the blind index key' : ''}.`,
+            `Re-wrapped ${report.subjectKeysRewrapped} subject keys, ${report.actorKeysRewrapped} audit actor keys${report.indexKeyRewrapped ? ' and the blind index key' : ''}.`,
             `Live keys by master version: ${JSON.stringify(report.remainingByVersion)}. A version with none left can be retired.`,
           ].join('\n'),
         );

@@ -5,6 +5,8 @@ import { coveredBy, type Policy } from '../decisions/decide.js';
 import type { DecisionsService } from '../decisions/decisions-service.js';
 import { AppError, type ErrorDetail } from '../errors/errors.js';
 import type { Register } from '../register/register-schema.js';
+import type { RetentionService } from '../retention/retention-service.js';
+import type { LegalHold } from '../retention/retention-store.js';
 import { keptByRegister, type VaultContext, type VaultService } from '../vault/vault-service.js';
 import { buildArchive } from './requests-archive.js';
 import type { StoredRequest } from './requests-store.js';
@@ -48,6 +50,8 @@ export type FulfilmentDeps = {
     accessHistory: (tenantId: string, subjectId: string) => Promise<unknown[]>;
   };
   keyring: { sign: (bytes: Buffer) => Buffer };
+  /** Legal holds (src/retention): held data outlives an erasure request (Art. 17(3)(e)). */
+  holds: Pick<RetentionService, 'holds'>;
 };
 
 export type FulfilInput = {
@@ -248,6 +252,23 @@ async function rectification(deps: FulfilmentDeps, input: FulfilInput): Promise<
   };
 }
 
+/** Every active legal hold of the tenant (paged through the retention service). */
+async function activeHolds(deps: FulfilmentDeps, tenantId: string): Promise<LegalHold[]> {
+  const all: LegalHold[] = [];
+  for (;;) {
+    const after = all.at(-1)?.id;
+    const page = await deps.holds.holds(tenantId, {
+      active: true,
+      limit: 500,
+      ...(after ? { after } : {}),
+    });
+    all.push(...page);
+    if (page.length < 500) return all;
+  }
+}
+
+const holdReason = (hold: LegalHold) => `legal hold ${hold.id}: ${hold.reason}`;
+
 async function erasure(deps: FulfilmentDeps, input: FulfilInput): Promise<Fulfilment> {
   const { ctx, subjectId, register, policy } = input;
   if (!subjectId) return { ...nothingHeld(), kept: [requestKept] };
@@ -258,13 +279,37 @@ async function erasure(deps: FulfilmentDeps, input: FulfilInput): Promise<Fulfil
       details: [{ path: 'body.erasureMethod', message: `allowed: ${methods.join(', ')}` }],
     });
   }
-  const keep = keptByRegister(policy);
+  const kept = [auditLogKept(register), requestKept];
+  const holds = await activeHolds(deps, ctx.tenantId);
+  // A hold on the tenant or on this subject keeps everything, identities too:
+  // pseudonymising would already destroy what the hold preserves.
+  const wholeHold = holds.find(
+    (h) => h.scope === 'tenant' || (h.scope === 'subject' && h.target === subjectId),
+  );
+  if (wholeHold) {
+    return {
+      actions: [
+        'nothing was erased yet: your data is under a legal hold (GDPR Art. 17(3)(e)); it will be erased when the hold is released',
+      ],
+      kept: [{ what: 'all your data', reason: holdReason(wholeHold) }, ...kept],
+      partial: true,
+      partialReason: 'data under a legal hold is kept; it is listed with the reason',
+    };
+  }
+  const categoryHolds = holds.filter(
+    (h): h is LegalHold & { target: string } => h.scope === 'category' && h.target !== null,
+  );
+  const holdOf = (category: string) =>
+    categoryHolds.find((h) => coveredBy(category, [h.target], policy.categoryParent));
+  const heldCategories = [
+    ...new Set(held.records.map((r) => r.category).filter((c) => holdOf(c) !== undefined)),
+  ];
+  const keep = [...new Set([...keptByRegister(policy), ...heldCategories])];
   const mustKeep = held.records.some((r) => coveredBy(r.category, keep, policy.categoryParent));
-  // What the law makes us keep can only stay if the subject is pseudonymised rather than erased.
+  // What the law (or a hold) makes us keep can only stay if the subject is pseudonymised rather than erased.
   const method = mustKeep
     ? 'pseudonymize'
     : (input.options.erasureMethod ?? (methods.includes('delete') ? 'delete' : 'pseudonymize'));
-  const kept = [auditLogKept(register), requestKept];
   const recipients = recipientsOf(input, [...new Set(held.records.map((r) => r.category))]);
   const notice =
     recipients.length > 0
@@ -284,6 +329,7 @@ async function erasure(deps: FulfilmentDeps, input: FulfilInput): Promise<Fulfil
   }
   const result = await deps.vault.pseudonymize(ctx, subjectId, {
     rightsRequestId: input.request.id,
+    ...(heldCategories.length > 0 ? { keepCategories: keep } : {}),
   });
   return {
     actions: [
@@ -291,13 +337,26 @@ async function erasure(deps: FulfilmentDeps, input: FulfilInput): Promise<Fulfil
       notice,
     ],
     kept: [
-      ...result.retained.map((r) => ({ what: `data of category ${r.category}`, reason: r.reason })),
+      ...result.retained.map((r) => {
+        const hold = holdOf(r.category);
+        // A hold is named even when the law keeps the category too: it outlasts the statutory period.
+        return {
+          what: `data of category ${r.category}`,
+          reason: !hold
+            ? r.reason
+            : coveredBy(r.category, keptByRegister(policy), policy.categoryParent)
+              ? `${holdReason(hold)}; ${r.reason}`
+              : holdReason(hold),
+        };
+      }),
       ...kept,
     ],
     partial: result.retained.length > 0,
     partialReason:
       result.retained.length > 0
-        ? 'some data must be kept by law; it is listed with its reason'
+        ? heldCategories.length > 0
+          ? 'some data must be kept by law or a legal hold; it is listed with its reason'
+          : 'some data must be kept by law; it is listed with its reason'
         : undefined,
     steps: [notice],
   };

@@ -129,10 +129,11 @@ export function mailTexts(register: Register, tenant: Tenant) {
         ].join('\n'),
     },
     lifted: {
-      subject: (r: R) => `The restriction of your data was lifted (${r.id})`,
+      subject: (r: R) => `The restriction of your data is being lifted (${r.id})`,
       text: (r: R, reason: string) =>
         [
-          `The restriction of processing you asked for in request ${r.id} has been lifted.`,
+          // Art. 18(3): sent before the restriction is lifted, so it says what is about to happen.
+          `The restriction of processing you asked for in request ${r.id} is being lifted: we will process this data again as before.`,
           '',
           `Reason: ${reason}`,
           sign,

@@ -96,30 +96,40 @@ export const REMIND_BEFORE_MS = 3 * 24 * 60 * 60 * 1000;
 
 type Actor = AuditContext;
 
+/**
+ * The audit action of a move: the exact one for each state (a move with no
+ * action of its own, such as verified → in_progress, is `request.transitioned`
+ * with from and to). Completion, full or partial, is `request.completed` with
+ * the status.
+ */
 type RequestAuditAction =
   | 'request.created'
   | 'request.verified'
-  | 'request.extended'
+  | 'request.forwarded'
   | 'request.completed'
-  | 'request.rejected';
+  | 'request.rejected'
+  | 'request.expired'
+  | 'request.transitioned';
 
 const auditActionOf = (to: RequestStatus): RequestAuditAction => {
   switch (to) {
     case 'received':
-    case 'identity_pending':
       return 'request.created';
     case 'verified':
-    case 'in_progress':
-    case 'forwarded':
       return 'request.verified';
-    case 'awaiting_requester':
-      return 'request.extended';
+    case 'forwarded':
+      return 'request.forwarded';
     case 'completed':
     case 'partially_completed':
       return 'request.completed';
     case 'rejected':
-    case 'expired':
       return 'request.rejected';
+    case 'expired':
+      return 'request.expired';
+    case 'identity_pending':
+    case 'in_progress':
+    case 'awaiting_requester':
+      return 'request.transitioned';
   }
 };
 
@@ -273,30 +283,64 @@ export function createRequestsService(deps: RequestsServiceDeps) {
       );
   }
 
+  /** The audit entry of a move from `from` to `to` (`from` is null at intake). */
   async function record(
     tx: Db,
     ctx: Actor,
     request: StoredRequest,
+    from: RequestStatus | null,
     to: RequestStatus,
-    extra: { reason?: string; method?: string } = {},
+    extra: { reason?: string; method?: string; controller?: string; webhook?: boolean } = {},
   ) {
-    await audit.record(tx, {
+    const base = {
       tenantId: request.tenantId,
       actor: ctx.actor,
       ip: ctx.ip,
       userAgent: ctx.userAgent,
       requestId: ctx.requestId,
-      action: auditActionOf(to),
       subjectId: request.subjectId ?? undefined,
-      outcome: 'success',
-      payload: {
-        rightsRequestId: request.id,
-        type: request.type,
-        status: to,
-        ...(extra.method ? { method: extra.method } : {}),
-        ...(extra.reason ? { reason: extra.reason.slice(0, 500) } : {}),
-      },
-    } as AuditEventInput);
+      outcome: 'success' as const,
+    };
+    const reason = extra.reason ? extra.reason.slice(0, 500) : undefined;
+    const common = {
+      rightsRequestId: request.id,
+      type: request.type,
+      ...(from ? { from } : {}),
+      ...(reason ? { reason } : {}),
+    };
+    const action = auditActionOf(to);
+    switch (action) {
+      case 'request.transitioned':
+        if (!from) throw new Error(`a move to ${to} needs the state it leaves`);
+        await audit.record(tx, { ...base, action, payload: { ...common, from, to } });
+        return;
+      case 'request.forwarded':
+        await audit.record(tx, {
+          ...base,
+          action,
+          payload: {
+            rightsRequestId: request.id,
+            type: request.type,
+            ...(from ? { from } : {}),
+            ...(extra.controller ? { controller: extra.controller.slice(0, 200) } : {}),
+            ...(extra.webhook !== undefined ? { webhook: extra.webhook } : {}),
+          },
+        });
+        return;
+      case 'request.expired':
+        await audit.record(tx, { ...base, action, payload: common });
+        return;
+      default:
+        await audit.record(tx, {
+          ...base,
+          action,
+          payload: {
+            ...common,
+            status: to,
+            ...(extra.method ? { method: extra.method } : {}),
+          },
+        });
+    }
   }
 
   /**
@@ -309,7 +353,14 @@ export function createRequestsService(deps: RequestsServiceDeps) {
     ctx: Actor,
     request: StoredRequest,
     to: RequestStatus,
-    options: { reason?: string; method?: string; message?: string; changes?: RequestChanges } = {},
+    options: {
+      reason?: string;
+      method?: string;
+      message?: string;
+      changes?: RequestChanges;
+      controller?: string;
+      webhook?: boolean;
+    } = {},
   ): Promise<StoredRequest> {
     checkTransition(request.status, to);
     const at = now();
@@ -357,7 +408,7 @@ export function createRequestsService(deps: RequestsServiceDeps) {
           ? `${request.status} → ${to}: ${options.reason}`
           : `${request.status} → ${to}`),
     });
-    await record(tx, ctx, updated, to, options);
+    await record(tx, ctx, updated, request.status, to, options);
     return updated;
   }
 
@@ -533,7 +584,7 @@ export function createRequestsService(deps: RequestsServiceDeps) {
         actor: actorLabel(ctx),
         message: `received through the ${channel === 'api' ? 'API' : 'public endpoint'}`,
       });
-      await record(tx, ctx, request, 'received');
+      await record(tx, ctx, request, null, 'received');
       if (channel === 'api') {
         request = await move(tx, ctx, request, 'verified', {
           method: 'authenticated_session',
@@ -581,12 +632,14 @@ export function createRequestsService(deps: RequestsServiceDeps) {
     tenant: Tenant,
   ): Promise<StoredRequest> {
     if (tenant.role !== 'processor') return request;
+    const route = await findControllerRoute(tx, tenant.id);
     const forwarded = await move(tx, ctx, request, 'forwarded', {
       changes: { forwardedAt: now() },
       message:
         `forwarded to the controller ${tenant.controller?.name ?? ''}: this tenant processes the data on its behalf`.trim(),
+      ...(tenant.controller?.name ? { controller: tenant.controller.name } : {}),
+      webhook: Boolean(route?.webhookUrl),
     });
-    const route = await findControllerRoute(tx, tenant.id);
     if (route?.webhookUrl)
       await deps.jobs.send(WEBHOOK_JOB, { tenantId: tenant.id, requestId: request.id }, { db: tx });
     return forwarded;
@@ -924,7 +977,22 @@ export function createRequestsService(deps: RequestsServiceDeps) {
         'step',
         `deadline extended by ${duration} to ${dueDateOf(dueAt)}: ${input.reason}`,
       );
-      await record(tx, ctx, extended, extended.status, { reason: input.reason });
+      await audit.record(tx, {
+        tenantId: extended.tenantId,
+        actor: ctx.actor,
+        ip: ctx.ip,
+        userAgent: ctx.userAgent,
+        requestId: ctx.requestId,
+        action: 'request.extended',
+        subjectId: extended.subjectId ?? undefined,
+        outcome: 'success',
+        payload: {
+          rightsRequestId: extended.id,
+          type: extended.type,
+          status: extended.status,
+          reason: input.reason.slice(0, 500),
+        },
+      });
       return extended;
     });
     await mail(
@@ -1077,15 +1145,19 @@ export function createRequestsService(deps: RequestsServiceDeps) {
     }
   }
 
-  /** Art. 18(3): lifting a restriction is recorded and the person told. */
+  /**
+   * Art. 18(3): the person is told BEFORE the restriction is lifted. The notice
+   * is e-mailed first; only when it was sent is the restriction lifted (and
+   * recorded), so a notice that cannot be sent leaves the restriction in force
+   * and the call answers 503: the operator retries once mail works.
+   */
   async function liftRestriction(
     ctx: VaultContext,
     id: string,
     reason: string,
   ): Promise<RequestView> {
     const { texts } = await context(ctx.tenantId);
-    const lifted = await db.transaction().execute(async (tx) => {
-      const request = await findOrThrow(tx, ctx.tenantId, id, true);
+    const liftable = (request: StoredRequest): string => {
       if (
         request.type !== 'restriction' ||
         !['completed', 'partially_completed'].includes(request.status) ||
@@ -1104,7 +1176,33 @@ export function createRequestsService(deps: RequestsServiceDeps) {
         throw new AppError('conflict', 'This restriction concerned no stored data', {
           details: [{ path: 'requestId', message: 'no subject' }],
         });
-      await deps.decisions.setRestriction(tx, request.tenantId, request.subjectId, null);
+      return request.subjectId;
+    };
+    const before = await findOrThrow(db, ctx.tenantId, id);
+    liftable(before);
+    try {
+      await mailer.send({
+        to: openRequester(before).email,
+        subject: texts.lifted.subject(before),
+        text: texts.lifted.text(before, reason),
+      });
+    } catch (error) {
+      logger.warn(
+        { err: error, rightsRequestId: before.id },
+        'the notice of lifting a restriction could not be sent',
+      );
+      await note(db, ctx, before, 'mail', 'notice of lifting could not be e-mailed; not lifted');
+      throw new AppError(
+        'unavailable',
+        'The person could not be told, so the restriction was not lifted; try again',
+        { details: [{ path: 'requestId', message: 'notice of lifting not sent (mail)' }] },
+      );
+    }
+    await db.transaction().execute(async (tx) => {
+      const request = await findOrThrow(tx, ctx.tenantId, id, true);
+      const subjectId = liftable(request);
+      await note(tx, ctx, request, 'mail', 'notice of lifting e-mailed');
+      await deps.decisions.setRestriction(tx, request.tenantId, subjectId, null);
       await audit.record(tx, {
         tenantId: request.tenantId,
         actor: ctx.actor,
@@ -1112,7 +1210,7 @@ export function createRequestsService(deps: RequestsServiceDeps) {
         userAgent: ctx.userAgent,
         requestId: ctx.requestId,
         action: 'subject.restricted',
-        subjectId: request.subjectId,
+        subjectId,
         outcome: 'success',
         payload: { lifted: true, reason: reason.slice(0, 500) },
       });
@@ -1124,15 +1222,7 @@ export function createRequestsService(deps: RequestsServiceDeps) {
         now(),
       );
       await note(tx, ctx, updated, 'step', `restriction lifted: ${reason}`);
-      return updated;
     });
-    await mail(
-      lifted,
-      openRequester(lifted).email,
-      texts.lifted.subject(lifted),
-      texts.lifted.text(lifted, reason),
-      'notice of lifting',
-    );
     return get(ctx.tenantId, id);
   }
 

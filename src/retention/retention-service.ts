@@ -144,19 +144,8 @@ export function createRetentionService(deps: {
     const categories = holds.filter((h) => h.scope === 'category').map((h) => h.target as string);
     const limit = asOf.getTime();
     return rows.map((row) => {
-      let rule = -1;
-      let ruleDue = Number.NEGATIVE_INFINITY;
-      row.ruleDue.forEach((due, i) => {
-        if (due !== null && due > ruleDue) {
-          ruleDue = due;
-          rule = i;
-        }
-      });
-      const keptUntil = Math.max(
-        Number.NEGATIVE_INFINITY,
-        ...row.keepUntil.filter((k): k is number => k !== null),
-      );
-      const dueAt = Math.max(ruleDue, keptUntil);
+      // The store picked the deciding rule (due last) and folded the keeps into dueAt.
+      const { rule, dueAt } = row;
       const planned = plan.rules[rule];
       let state: Classified['state'] = 'due';
       if (dueAt > limit) state = 'kept';
@@ -168,7 +157,7 @@ export function createRetentionService(deps: {
         state = 'held';
       else if (planned?.action === 'pseudonymize' && row.subjectStatus === 'pseudonymized')
         state = 'done';
-      return { row, rule, dueAt, trigger: row.ruleTrigger[rule] ?? null, state };
+      return { row, rule, dueAt, trigger: row.trigger, state };
     });
   }
 
@@ -317,16 +306,22 @@ export function createRetentionService(deps: {
             ...(await deleteRecords(tx, tenantId, ids.delete)),
             ...(await anonymizeRecords(tx, tenantId, ids.anonymize)),
           ];
-          const goneIds = new Set(gone.map((g) => g.id));
+          const goneIds = new Set(gone);
           const perRule = new Map<string, number>();
-          const wholeSubject = new Set<string>();
+          const perRuleCategories = new Map<string, Record<string, number>>();
+          // The rule whose records emptied a subject: its event counts the subject as erased.
+          const wholeSubject = new Map<string, string>();
           for (const c of current) {
             if (!goneIds.has(c.row.id)) continue;
             const key = plan.rules[c.rule]?.key ?? '';
             perRule.set(key, (perRule.get(key) ?? 0) + 1);
-            if (c.trigger && subjectTriggers.has(c.trigger)) wholeSubject.add(c.row.subjectId);
+            const categories = perRuleCategories.get(key) ?? {};
+            categories[c.row.category] = (categories[c.row.category] ?? 0) + 1;
+            perRuleCategories.set(key, categories);
+            if (c.trigger && subjectTriggers.has(c.trigger) && !wholeSubject.has(c.row.subjectId))
+              wholeSubject.set(c.row.subjectId, key);
           }
-          const emptied = await subjectsWithoutRecords(tx, tenantId, [...wholeSubject]);
+          const emptied = await subjectsWithoutRecords(tx, tenantId, [...wholeSubject.keys()]);
           const erasedNow = await eraseSubjects(tx, tenantId, emptied, asOf);
           for (const [rule, count] of perRule) {
             await audit.record(tx, {
@@ -334,7 +329,13 @@ export function createRetentionService(deps: {
               tenantId,
               action: 'retention.swept',
               outcome: 'success',
-              payload: { rule, removed: count, runId },
+              payload: {
+                rule,
+                removed: count,
+                runId,
+                categories: perRuleCategories.get(rule) ?? {},
+                subjectsErased: erasedNow.filter((id) => wholeSubject.get(id) === rule).length,
+              },
             });
           }
           for (const subjectId of erasedNow) {

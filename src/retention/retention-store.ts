@@ -213,12 +213,15 @@ export type DueRow = {
   subjectId: string;
   category: string;
   subjectStatus: string;
-  /** Per rule (by plan order): when it makes this record due; null when the rule does not cover it. */
-  ruleDue: (number | null)[];
-  /** Per rule: which of its triggers fired first. */
-  ruleTrigger: (string | null)[];
-  /** Per keep: until when it holds the record; null when it does not cover it. */
-  keepUntil: (number | null)[];
+  /**
+   * The rule that decides the record (plan order): of the rules covering it,
+   * the one due last; the first of several due at the same time.
+   */
+  rule: number;
+  /** Which of that rule's triggers fired first. */
+  trigger: string | null;
+  /** The later of that rule's due time and every covering keep's (Infinity: kept until a trigger happens). */
+  dueAt: number;
 };
 
 const interval = (d: Duration): RawBuilder<unknown> =>
@@ -231,6 +234,24 @@ const interval = (d: Duration): RawBuilder<unknown> =>
 const plus = (at: RawBuilder<unknown>, d: Duration): RawBuilder<unknown> =>
   sql`((${at}) at time zone 'UTC' + ${interval(d)}) at time zone 'UTC'`;
 
+const DAY_MS = 86_400_000;
+
+/**
+ * The latest trigger time from which `d` can reach `asOf`. A calendar year is
+ * at least 365 days and any run of n months at least 28n days (UTC has no DST),
+ * so `trigger + d <= asOf` implies `trigger <= asOf - that`; one more day of
+ * margin. Only narrows the records looked at: the exact calendar test follows.
+ */
+export const latestTrigger = (asOf: Date, d: Duration): Date =>
+  new Date(
+    asOf.getTime() -
+      (Math.trunc(d.years) * 365 +
+        Math.trunc(d.months) * 28 +
+        Math.trunc(d.weeks * 7 + d.days) -
+        1) *
+        DAY_MS,
+  );
+
 const textArray = (values: readonly string[]) => sql`${sql.val([...values])}::text[]`;
 
 const likePatterns = (keys: readonly string[]) =>
@@ -242,6 +263,19 @@ export const categoryCovered = (
   keys: readonly string[],
 ): RawBuilder<unknown> =>
   sql`(${column} = any(${textArray(keys)}) or ${column} like any(${textArray(likePatterns(keys))}))`;
+
+/**
+ * The same test written so the vault_records_category_collected index
+ * (text_pattern_ops) serves it: each key and its `key.` prefix as a byte range,
+ * whatever the database's collation.
+ */
+const categoryCoveredIndexed = (keys: readonly string[]): RawBuilder<unknown> =>
+  sql`(${sql.join(
+    keys.map(
+      (k) => sql`r.category = ${k} or (r.category ~>=~ ${`${k}.`} and r.category ~<~ ${`${k}/`})`,
+    ),
+    sql` or `,
+  )})`;
 
 function triggerTime(
   trigger: RetentionTrigger,
@@ -287,12 +321,82 @@ function ruleApplies(rule: PlannedRule): RawBuilder<unknown> {
   return sql.join(parts, sql` and `);
 }
 
+/** ruleApplies in the form the candidate scans can use an index for. */
+function ruleAppliesIndexed(rule: PlannedRule): RawBuilder<unknown> {
+  const parts: RawBuilder<unknown>[] = [];
+  if (rule.categories.length > 0) parts.push(categoryCoveredIndexed(rule.categories));
+  if (rule.purposes) parts.push(sql`r.purposes && ${textArray(rule.purposes)}`);
+  return sql.join(parts, sql` and `);
+}
+
+const subjectColumn: Partial<Record<RetentionTrigger, string>> = {
+  last_activity: 's.last_activity_at',
+  relationship_end: 's.relationship_ended_at',
+  role_ended: 's.role_ended_at',
+  account_deleted: 's.account_deleted_at',
+};
+
+// The columns the exact test reads from a candidate record.
+const candidateColumns = sql`r.tenant_id, r.id, r.subject_id, r.category, r.purposes, r.collected_at`;
+
+/**
+ * The records one trigger of one rule can have reached by `asOf`: a superset
+ * (the time bound has a day of margin, the consent tests are looser), read
+ * through an index where there is one, so a sweep reads the due records and
+ * not the whole vault. Null when the trigger can never fire.
+ */
+function candidateScan(
+  tenantId: string,
+  rule: PlannedRule,
+  trigger: RetentionTrigger,
+  options: { asOf: Date; tenantEndsAt: Date | null },
+): RawBuilder<unknown> | null {
+  const bound = latestTrigger(options.asOf, rule.duration);
+  const applies = ruleAppliesIndexed(rule);
+  const records = sql`from vault_records r where r.tenant_id = ${tenantId} and ${applies}`;
+  const ofSubjects = (condition: RawBuilder<unknown>) =>
+    sql`select ${candidateColumns} from subjects s
+      join vault_records r on r.tenant_id = s.tenant_id and r.subject_id = s.id
+      where s.tenant_id = ${tenantId} and s.status in ('active', 'pseudonymized') and (${condition}) and ${applies}`;
+  const column = subjectColumn[trigger];
+  if (column) return ofSubjects(sql`${sql.raw(column)} <= ${bound}::timestamptz`);
+  switch (trigger) {
+    case 'collected':
+      return sql`select ${candidateColumns} ${records} and r.collected_at <= ${bound}::timestamptz`;
+    case 'contract_end':
+      // The tenant's contract end reaches every subject at once.
+      if (options.tenantEndsAt && options.tenantEndsAt.getTime() <= bound.getTime())
+        return sql`select ${candidateColumns} ${records}`;
+      return ofSubjects(
+        sql`s.contract_ended_at <= ${bound}::timestamptz or s.relationship_ended_at <= ${bound}::timestamptz`,
+      );
+    case 'consent_withdrawn':
+    case 'objection': {
+      // A clock that started needs at least one withdrawal (objection) old enough.
+      const state =
+        trigger === 'consent_withdrawn'
+          ? sql`ps.consent = 'withdrawn' and ps.consent_at <= ${bound}::timestamptz`
+          : sql`ps.objected_at <= ${bound}::timestamptz`;
+      return sql`select ${candidateColumns} ${records} and r.subject_id in (
+        select ps.subject_id from subject_purpose_state ps where ps.tenant_id = ${tenantId} and ${state}${
+          rule.purposes ? sql` and ps.purpose = any(${textArray(rule.purposes)})` : sql``
+        })`;
+    }
+    default:
+      return null;
+  }
+}
+
 const epoch = (at: RawBuilder<unknown>) => sql`(extract(epoch from ${at}) * 1000)::float8`;
 
 /**
  * Every record that every rule covering it has reached by `asOf`, with the
  * time each rule and keep gives it. Records of erased or merged subjects are
  * not looked at (they have none left).
+ *
+ * Two steps in one statement: index scans per rule and trigger collect the
+ * records that may be due (see candidateScan), then the exact calendar test
+ * (every covering rule due, each keep's time) runs on those alone.
  */
 export async function findReachedRecords(
   db: Db,
@@ -302,10 +406,19 @@ export async function findReachedRecords(
 ): Promise<DueRow[]> {
   if (plan.rules.length === 0) return [];
   const auditKeep = plan.keeps.find((k) => k.kind === 'audit_log');
+  const scans: RawBuilder<unknown>[] = [];
   const ruleColumns: RawBuilder<unknown>[] = [];
   const ruleTriggerColumns: RawBuilder<unknown>[] = [];
   const applies: RawBuilder<unknown>[] = [];
   for (const rule of plan.rules) {
+    const when = ruleApplies(rule);
+    applies.push(when);
+    if (rule.categories.length > 0 || rule.purposes) {
+      for (const trigger of rule.triggers) {
+        const scan = candidateScan(tenantId, rule, trigger, options);
+        if (scan) scans.push(scan);
+      }
+    }
     const perTrigger = rule.triggers.map((t) =>
       plus(triggerTime(t, rule.purposes, options.tenantEndsAt), rule.duration),
     );
@@ -313,54 +426,65 @@ export async function findReachedRecords(
       perTrigger.length === 1
         ? (perTrigger[0] as RawBuilder<unknown>)
         : sql`least(${sql.join(perTrigger)})`;
-    const when = ruleApplies(rule);
-    applies.push(when);
     ruleColumns.push(
       sql`case when ${when} then coalesce(${due}, 'infinity'::timestamptz) else '-infinity'::timestamptz end`,
     );
+    // Only read for a rule that covers the record; the guard spares the consent subqueries elsewhere.
     ruleTriggerColumns.push(
-      sql`case ${sql.join(
+      sql`case when ${when} then case ${sql.join(
         rule.triggers.map((t, i) => sql`when ${perTrigger[i]} = ${due} then ${t}::text`),
         sql` `,
-      )} end`,
+      )} end end`,
     );
   }
+  if (scans.length === 0) return [];
   const keepColumns = plan.keeps.map((keep) =>
     keepColumn(keep, plan.rules, applies, options.tenantEndsAt, auditKeep),
   );
+  // A record several scans find comes back once per scan; the rows are sorted by id, so duplicates are neighbours.
+  const candidates = sql.join(scans, sql` union all `);
   const inner = sql`
     select r.id, r.subject_id, r.category, s.status as subject_status,
       ${sql.join(ruleColumns.map((c, i) => sql`${c} as ${sql.ref(`r${i}`)}`))},
       ${sql.join(ruleTriggerColumns.map((c, i) => sql`${c} as ${sql.ref(`t${i}`)}`))}
       ${keepColumns.length > 0 ? sql`, ${sql.join(keepColumns.map((c, i) => sql`${c} as ${sql.ref(`k${i}`)}`))}` : sql``}
-    from vault_records r
+    from (${candidates}) r
     join subjects s on s.tenant_id = r.tenant_id and s.id = r.subject_id
-    where r.tenant_id = ${tenantId}
-      and s.status in ('active', 'pseudonymized')
-      and (${sql.join(applies, sql` or `)})`;
-  const ruleRefs = plan.rules.map((_, i) => sql.ref(`x.r${i}`));
+    where s.status in ('active', 'pseudonymized')`;
+  const refs = (prefix: string, count: number) =>
+    Array.from({ length: count }, (_, i) => sql.ref(`${prefix}${i}`));
+  const most = (items: RawBuilder<unknown>[]) =>
+    items.length === 1 ? (items[0] as RawBuilder<unknown>) : sql`greatest(${sql.join(items)})`;
+  const ruleRefs = refs('x.r', plan.rules.length);
+  // Per record only what decides it (few columns: moving rows out of PGlite costs per field):
+  // the rule due last (the first of equals), its first trigger, and the later of its due time and the keeps'.
   const rows = await sql<Record<string, unknown>>`
-    select x.id, x.subject_id, x.category, x.subject_status,
-      ${sql.join(plan.rules.map((_, i) => sql`case when ${sql.ref(`x.r${i}`)} = '-infinity' then null else ${epoch(sql.ref(`x.r${i}`))} end as ${sql.ref(`r${i}`)}`))},
-      ${sql.join(plan.rules.map((_, i) => sql`${sql.ref(`x.t${i}`)}::text as ${sql.ref(`t${i}`)}`))}
-      ${keepColumns.length > 0 ? sql`, ${sql.join(keepColumns.map((_, i) => sql`case when ${sql.ref(`x.k${i}`)} = '-infinity' then null else ${epoch(sql.ref(`x.k${i}`))} end as ${sql.ref(`k${i}`)}`))}` : sql``}
-    from (${inner}) x
-    where ${ruleRefs.length === 1 ? ruleRefs[0] : sql`greatest(${sql.join(ruleRefs)})`} <= ${options.asOf}::timestamptz
-    order by x.subject_id, x.id`.execute(db.withoutPlugins());
-  return rows.rows.map((row) => ({
-    id: row.id as string,
-    subjectId: row.subject_id as string,
-    category: row.category as string,
-    subjectStatus: row.subject_status as string,
-    ruleDue: plan.rules.map((_, i) => toNumber(row[`r${i}`])),
-    ruleTrigger: plan.rules.map((_, i) => (row[`t${i}`] as string | null) ?? null),
-    keepUntil: plan.keeps.map((_, i) => toNumber(row[`k${i}`])),
-  }));
-}
-
-function toNumber(value: unknown): number | null {
-  if (value === null || value === undefined) return null;
-  return typeof value === 'number' ? value : Number(value);
+    select y.id, y.subject_id, y.category, y.subject_status, y.rule,
+      case y.rule ${sql.join(
+        plan.rules.map((_, i) => sql`when ${sql.lit(i)} then ${sql.ref(`y.t${i}`)}::text`),
+        sql` `,
+      )} end as trigger,
+      ${epoch(most([sql.ref('y.due'), ...refs('y.k', keepColumns.length)]))} as due_at
+    from (
+      select x.*, case ${sql.join(
+        ruleRefs.map((ref, i) => sql`when ${ref} = ${most(ruleRefs)} then ${sql.lit(i)}`),
+        sql` `,
+      )} end as rule, ${most(ruleRefs)} as due
+      from (${inner}) x
+    ) y
+    where y.due <= ${options.asOf}::timestamptz and y.due > '-infinity'
+    order by y.subject_id, y.id`.execute(db.withoutPlugins());
+  return rows.rows
+    .filter((row, i) => i === 0 || row.id !== rows.rows[i - 1]?.id)
+    .map((row) => ({
+      id: row.id as string,
+      subjectId: row.subject_id as string,
+      category: row.category as string,
+      subjectStatus: row.subject_status as string,
+      rule: Number(row.rule),
+      trigger: (row.trigger as string | null) ?? null,
+      dueAt: Number(row.due_at),
+    }));
 }
 
 function keepColumn(
@@ -393,42 +517,49 @@ function keepColumn(
 
 // ---- applying
 
-/** Deletes records (and their rectification history) by id. */
+/**
+ * Deletes records (and their rectification history) by id in one statement;
+ * returns the ids that went.
+ */
 export async function deleteRecords(
   tx: Db,
   tenantId: string,
   ids: readonly string[],
-): Promise<{ id: string; subjectId: string; category: string }[]> {
+): Promise<string[]> {
   if (ids.length === 0) return [];
-  await tx
-    .deleteFrom('vaultRecordHistory')
-    .where('tenantId', '=', tenantId)
-    .where('recordId', '=', sql<string>`any(${textArray(ids)})`)
-    .execute();
-  return tx
-    .deleteFrom('vaultRecords')
-    .where('tenantId', '=', tenantId)
-    .where('id', '=', sql<string>`any(${textArray(ids)})`)
-    .returning(['id', 'subjectId', 'category'])
-    .execute();
+  const rows = await sql<{ id: string }>`
+    with history as (
+      delete from vault_record_history where tenant_id = ${tenantId} and record_id = any(${textArray(ids)})
+    )
+    delete from vault_records where tenant_id = ${tenantId} and id = any(${textArray(ids)})
+    returning id`.execute(tx);
+  return rows.rows.map((r) => r.id);
 }
 
-/** Anonymisation: what stays is a count per category, source and month collected; the records go. */
+/**
+ * Anonymisation: what stays is a count per category, source and month
+ * collected; the records (and their history) go, in one statement.
+ */
 export async function anonymizeRecords(
   tx: Db,
   tenantId: string,
   ids: readonly string[],
-): Promise<{ id: string; subjectId: string; category: string }[]> {
+): Promise<string[]> {
   if (ids.length === 0) return [];
-  await sql`
-    insert into retention_aggregates (tenant_id, category, source, period, records)
-    select tenant_id, category, source, date_trunc('month', collected_at at time zone 'UTC')::date, count(*)
-    from vault_records where tenant_id = ${tenantId} and id = any(${textArray(ids)})
-    group by tenant_id, category, source, 3
-    on conflict (tenant_id, category, source, period) do update set records = retention_aggregates.records + excluded.records`.execute(
-    tx,
-  );
-  return deleteRecords(tx, tenantId, ids);
+  const rows = await sql<{ id: string }>`
+    with gone as (
+      delete from vault_records where tenant_id = ${tenantId} and id = any(${textArray(ids)})
+      returning id, category, source, collected_at
+    ), history as (
+      delete from vault_record_history where tenant_id = ${tenantId} and record_id = any(${textArray(ids)})
+    ), counted as (
+      insert into retention_aggregates (tenant_id, category, source, period, records)
+      select ${tenantId}, category, source, date_trunc('month', collected_at at time zone 'UTC')::date, count(*)
+      from gone group by category, source, 4
+      on conflict (tenant_id, category, source, period) do update set records = retention_aggregates.records + excluded.records
+    )
+    select id from gone`.execute(tx);
+  return rows.rows.map((r) => r.id);
 }
 
 export async function listAggregates(db: Db, tenantId: string) {

@@ -129,6 +129,7 @@ export function createServices(options: AvowOptions) {
     vault,
     decisions,
     consent,
+    holds: retention,
     logger: options.logger,
     publicUrl: options.publicUrl,
   });

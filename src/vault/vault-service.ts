@@ -343,6 +343,22 @@ export function createVaultService(deps: {
       await liveSubject(tx, ctx, id, { forUpdate: true });
       const updated = await updateSubject(tx, ctx.tenantId, id, changes, now());
       if (!updated) throw notFound('Subject');
+      // Names of the fields, never their values: a leaving date or a kind says
+      // something about the person, and these timestamps start retention clocks.
+      const fields = Object.entries(changes)
+        .filter(([, value]) => value !== undefined)
+        .map(([field]) => field)
+        .sort();
+      if (fields.length > 0)
+        await audit.record(
+          tx,
+          event(ctx, {
+            action: 'subject.updated',
+            subjectId: id,
+            outcome: 'success',
+            payload: { fields },
+          }),
+        );
       return updated;
     });
   }

@@ -266,13 +266,22 @@ describe('consent ledger over the API', () => {
       token,
       body: { subjectId, purposes: [{ purpose: 'newsletter', action: 'given' }] },
     });
+    const expired = await avow.call('POST', '/v1/consent/events', {
+      token,
+      body: { subjectId, purposes: [{ purpose: 'newsletter', action: 'expired' }] },
+    });
+    expect(expired.status, expired.text).toBe(201);
     const rows = await avow.database.db
       .selectFrom('auditEvents')
       .select(['action', 'purpose', 'subjectId'])
       .where('tenantId', '=', tenantId)
       .where('action', 'like', 'consent.%')
+      .orderBy('seq')
       .execute();
-    expect(rows).toEqual([{ action: 'consent.given', purpose: 'newsletter', subjectId }]);
+    expect(rows).toEqual([
+      { action: 'consent.given', purpose: 'newsletter', subjectId },
+      { action: 'consent.expired', purpose: 'newsletter', subjectId },
+    ]);
   });
 });
 

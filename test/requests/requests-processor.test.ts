@@ -165,6 +165,23 @@ describe('a processor tenant', () => {
       'in_progress',
       'completed',
     ]);
+    const forwardedAudit = await avow.call<{
+      items: { action: string; payload: Record<string, unknown> }[];
+    }>('GET', '/v1/audit?action=request.forwarded', { token });
+    expect(forwardedAudit.status, forwardedAudit.text).toBe(200);
+    expect(
+      forwardedAudit.body.items
+        .filter((e) => e.payload.rightsRequestId === filed.id)
+        .map((e) => e.payload),
+    ).toEqual([
+      {
+        rightsRequestId: filed.id,
+        type: 'access',
+        from: 'verified',
+        controller: 'Customer Corp',
+        webhook: true,
+      },
+    ]);
     const mail = await smtp.waitFor((m) => m.subject === `Your request ${filed.id} was answered`);
     expect(verifyRequestReceipt(receiptFrom(mail), avow.keys.publicKey)).toBe(true);
     const link = /Download your data[^:]*: (\S+)/.exec(mail.text ?? '')?.[1] as string;

@@ -219,9 +219,18 @@ describe('Clevenio (two weeks)', () => {
       { token, body: { reason: 'the data was verified as accurate' } },
     );
     expect(lifted.status, lifted.text).toBe(200);
-    await smtp.waitFor(
-      (m) => m.subject === `The restriction of your data was lifted (${filed.id})`,
+    const notice = await smtp.waitFor(
+      (m) => m.subject === `The restriction of your data is being lifted (${filed.id})`,
     );
+    expect(notice.text).toContain('the data was verified as accurate');
+    // Art. 18(3): the person is told before the restriction is lifted.
+    const steps = (lifted.body.timeline ?? [])
+      .filter((t) => t.message.includes('lift'))
+      .map((t) => t.message);
+    expect(steps).toEqual([
+      'notice of lifting e-mailed',
+      'restriction lifted: the data was verified as accurate',
+    ]);
     expect((await decide(token, subjectId, 'email_marketing')).allowed).toBe(true);
     const twice = await avow.call('POST', `/v1/requests/${filed.id}/lift-restriction`, {
       token,

@@ -173,24 +173,32 @@ describe('access under Aiwo (one calendar month)', () => {
       ),
     ).toBe(false);
 
-    // Every transition is in the audit log.
+    // Every transition is in the audit log, each under its own action.
     const audit = await avow.call<{
-      items: { action: string; payload: { rightsRequestId?: string; status?: string } }[];
+      items: {
+        action: string;
+        payload: { rightsRequestId?: string; status?: string; from?: string; to?: string };
+      }[];
     }>(
       'GET',
-      '/v1/audit?action=request.created,request.verified,request.extended,request.completed,request.rejected&limit=100',
+      '/v1/audit?action=request.created,request.transitioned,request.verified,request.forwarded,request.extended,request.completed,request.rejected,request.expired&limit=100',
       { token },
     );
     expect(audit.status, audit.text).toBe(200);
-    const statuses = audit.body.items
+    const moves = audit.body.items
       .filter((e) => e.payload.rightsRequestId === filed.id)
-      .map((e) => e.payload.status);
-    expect(statuses.sort()).toEqual([
-      'completed',
-      'identity_pending',
-      'in_progress',
-      'received',
-      'verified',
+      .reverse()
+      .map((e) =>
+        e.action === 'request.transitioned'
+          ? `${e.action} ${e.payload.from}->${e.payload.to}`
+          : `${e.action} ${e.payload.from ?? '-'}->${e.payload.status}`,
+      );
+    expect(moves).toEqual([
+      'request.created -->received',
+      'request.transitioned received->identity_pending',
+      'request.verified identity_pending->verified',
+      'request.transitioned verified->in_progress',
+      'request.completed in_progress->completed',
     ]);
   });
 

@@ -109,8 +109,20 @@ describe('retention: done when (old data, preview, hold, sweep, report, audit)',
     expect(
       swept.map((e) => e.payload).sort((a, b) => String(a.rule).localeCompare(String(b.rule))),
     ).toEqual([
-      { rule: 'accounts', removed: 2, runId: run.id },
-      { rule: 'usage', removed: 1, runId: run.id },
+      {
+        rule: 'accounts',
+        removed: 2,
+        runId: run.id,
+        categories: { 'user.name': 2 },
+        subjectsErased: 1,
+      },
+      {
+        rule: 'usage',
+        removed: 1,
+        runId: run.id,
+        categories: { 'user.behavior': 1 },
+        subjectsErased: 0,
+      },
     ]);
     expect(
       audit.body.items.filter((e) => e.action === 'subject.erased').map((e) => e.subjectId),

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { INSTALLATION_CHAIN } from '../../src/audit/audit-events.js';
+import { createAuditService } from '../../src/audit/audit-service.js';
 import { createBlindIndex } from '../../src/crypto/blind-index.js';
 import { createKeyring, DecryptionError } from '../../src/crypto/keyring.js';
 import { rotateMasterKey } from '../../src/crypto/master-key-rotation.js';
@@ -44,15 +46,26 @@ describe('master key rotation', () => {
       .where('subjectId', '=', subjectId)
       .executeTakeFirstOrThrow();
 
+    // A failed login with a malformed token goes to the installation chain,
+    // its IP and user agent sealed under an audit actor key (audit_actor_keys).
+    const failed = await avow.call('GET', '/v1/tenants', {
+      token: 'not-an-avow-token',
+      headers: { 'user-agent': 'rotation-probe/1.0' },
+    });
+    expect(failed.status).toBe(401);
+
     const v1 = { version: 1, key: avow.keys.masterKey };
     const v2 = { version: 2, key: randomBytes(32) };
     const both = createKeyring({ masterKeys: [v1, v2], signingKey: avow.keys.signingKey });
     const report = await rotateMasterKey(db, both);
     expect(report.subjectKeysRewrapped).toBeGreaterThanOrEqual(1);
+    expect(report.actorKeysRewrapped).toBeGreaterThanOrEqual(1);
     expect(report.indexKeyRewrapped).toBe(true);
     expect(report.remainingByVersion).toEqual({ '2': expect.any(Number) });
     // Running it again finds nothing to do.
-    expect((await rotateMasterKey(db, both)).subjectKeysRewrapped).toBe(0);
+    const again = await rotateMasterKey(db, both);
+    expect(again.subjectKeysRewrapped).toBe(0);
+    expect(again.actorKeysRewrapped).toBe(0);
 
     // Records were not rewritten.
     const recordsAfter = await db
@@ -71,6 +84,17 @@ describe('master key rotation', () => {
     const keys = createSubjectKeys({ keyring: onlyV2 });
     const state = await keys.get(db, tenantId, subjectId);
     expect(state.state).toBe('live');
+    // The installation chain's actor-sealed fields still open.
+    const audit = createAuditService({ db, keyring: onlyV2, subjectKeys: keys });
+    const logins = await audit.search(
+      INSTALLATION_CHAIN,
+      { actions: ['login.failed'] },
+      { limit: 10 },
+    );
+    const probe = logins.items.find(
+      (e) => (e.personal as { userAgent?: string }).userAgent === 'rotation-probe/1.0',
+    );
+    expect(probe?.personal).toMatchObject({ state: 'sealed', userAgent: 'rotation-probe/1.0' });
     const index = createBlindIndex({ db, keyring: onlyV2 });
     const original = createBlindIndex({ db, keyring: both });
     const identity = { kind: 'email' as const, value: 'rotate@example.com' };

@@ -313,6 +313,14 @@ describe('decisions', () => {
     });
     expect(ended.status).toBe(200);
     expect((await ask('service')).reasons).toEqual(['contract_ended']);
+    // The change is audited by field name; the date itself is not in the log.
+    const updates = await avow.services.audit.search(
+      tenantId,
+      { actions: ['subject.updated'], subjectId: id },
+      { limit: 10 },
+    );
+    expect(updates.items.map((e) => e.payload)).toEqual([{ fields: ['relationshipEndedAt'] }]);
+    expect(JSON.stringify(updates.items)).not.toContain('2020-01-01');
 
     // Behaviour data collected two years ago is past the one-year rule.
     const other = await newSubject('carol@example.com');

@@ -7,6 +7,7 @@ import * as m0005 from './0005_vault.js';
 import * as m0006 from './0006_consent.js';
 import * as m0007 from './0007_requests.js';
 import * as m0008 from './0008_retention.js';
+import * as m0009 from './0009_retention_indexes.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the folder so the
@@ -21,4 +22,5 @@ export const migrations: Record<string, Migration> = {
   '0006_consent': m0006,
   '0007_requests': m0007,
   '0008_retention': m0008,
+  '0009_retention_indexes': m0009,
 };
