@@ -18,6 +18,7 @@ import {
 } from '../decisions/subject-state-store.js';
 import { AppError, type ErrorDetail, notFound } from '../errors/errors.js';
 import { newId } from '../ids/ids.js';
+import { listHolds } from '../retention/retention-store.js';
 import {
   deleteIdentities,
   deleteSubjectData,
@@ -714,6 +715,36 @@ export function createVaultService(deps: {
    * then the rows go. The subject row stays as a tombstone (id, kind, status,
    * time) so decisions answer `erased` and nothing is re-created by mistake.
    */
+  /**
+   * A legal hold outranks erasure (Art. 17(3)(e)): a subject held by a tenant or
+   * subject hold, or with records in a held category, is not erased. Rights
+   * requests check holds first and keep what is held; this guards every other path.
+   */
+  async function refuseUnderHold(tx: Db, tenantId: string, subjectId: string): Promise<void> {
+    const holds = await listHolds(tx, tenantId, { active: true });
+    if (holds.length === 0) return;
+    const categories = new Set((await listRecords(tx, tenantId, subjectId)).map((r) => r.category));
+    const blocking = holds.filter(
+      (h) =>
+        h.scope === 'tenant' ||
+        (h.scope === 'subject' && h.target === subjectId) ||
+        (h.scope === 'category' &&
+          h.target !== null &&
+          [...categories].some((c) => c === h.target || c.startsWith(`${h.target}.`))),
+    );
+    if (blocking.length === 0) return;
+    throw new AppError(
+      'conflict',
+      'The subject is under a legal hold; release the hold before erasing',
+      {
+        details: blocking.map((h) => ({
+          path: 'subjectId',
+          message: `held by ${h.id} (${h.scope}): ${h.reason}`,
+        })),
+      },
+    );
+  }
+
   async function erase(
     ctx: VaultContext,
     subjectId: string,
@@ -722,6 +753,7 @@ export function createVaultService(deps: {
     return db.transaction().execute(async (tx) => {
       const subject = await findSubject(tx, ctx.tenantId, subjectId, { forUpdate: true });
       if (!subject) throw notFound('Subject');
+      if (subject.status !== 'erased') await refuseUnderHold(tx, ctx.tenantId, subjectId);
       if (subject.status === 'erased')
         return {
           subjectId,

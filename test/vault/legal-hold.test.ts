@@ -1,0 +1,96 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestAvow, type TestAvow } from '../support/avow.js';
+import { activateTestRegister } from './support.js';
+
+type ErrorBody = { error: { code: string; details?: { message: string }[] } };
+
+let avow: TestAvow;
+let token: string;
+
+beforeAll(async () => {
+  avow = await startTestAvow();
+  const tenant = await avow.tenantWithKey(['vault:read', 'vault:write', 'retention']);
+  token = tenant.token;
+  await activateTestRegister(avow, tenant.tenantId);
+});
+afterAll(async () => avow.close());
+
+async function subjectWithEmail(email: string): Promise<string> {
+  const created = await avow.call<{ subject: { id: string } }>('POST', '/v1/subjects', {
+    token,
+    body: { kind: 'customer', identities: [{ kind: 'email', value: email }] },
+  });
+  expect(created.status).toBe(201);
+  const id = created.body.subject.id;
+  const written = await avow.call('POST', `/v1/subjects/${id}/records`, {
+    token,
+    body: {
+      records: [
+        {
+          category: 'user.financial',
+          value: 'IBAN FI00 1234',
+          source: 'subject',
+          purposes: ['service'],
+        },
+      ],
+    },
+  });
+  expect(written.status).toBe(201);
+  return id;
+}
+
+describe('erasure under a legal hold', () => {
+  it('refuses to erase a held subject, names the hold, and erases once it is released', async () => {
+    const subjectId = await subjectWithEmail('held@example.com');
+    const hold = await avow.call<{ id: string }>('POST', '/v1/legal-holds', {
+      token,
+      body: { scope: 'subject', target: subjectId, reason: 'Case 17' },
+    });
+    expect(hold.status).toBe(201);
+
+    const refused = await avow.call<ErrorBody>('POST', `/v1/subjects/${subjectId}/erase`, {
+      token,
+      body: {},
+    });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.details?.[0]?.message).toContain(hold.body.id);
+    expect(refused.body.error.details?.[0]?.message).toContain('Case 17');
+    const still = await avow.call<{ subject: { status: string } }>(
+      'GET',
+      `/v1/subjects/${subjectId}`,
+      {
+        token,
+      },
+    );
+    expect(still.body.subject.status).toBe('active');
+
+    await avow.call('POST', `/v1/legal-holds/${hold.body.id}/release`, { token, body: {} });
+    const erased = await avow.call('POST', `/v1/subjects/${subjectId}/erase`, { token, body: {} });
+    expect(erased.status).toBe(200);
+  });
+
+  it('refuses when a held category holds the subject’s records, not otherwise', async () => {
+    const held = await subjectWithEmail('ledger@example.com');
+    const hold = await avow.call<{ id: string }>('POST', '/v1/legal-holds', {
+      token,
+      body: { scope: 'category', target: 'user.financial', reason: 'Tax audit' },
+    });
+    expect(
+      (await avow.call('POST', `/v1/subjects/${held}/erase`, { token, body: {} })).status,
+    ).toBe(409);
+
+    const unrelated = await avow.call<{ subject: { id: string } }>('POST', '/v1/subjects', {
+      token,
+      body: { kind: 'customer', identities: [{ kind: 'email', value: 'free@example.com' }] },
+    });
+    expect(
+      (
+        await avow.call('POST', `/v1/subjects/${unrelated.body.subject.id}/erase`, {
+          token,
+          body: {},
+        })
+      ).status,
+    ).toBe(200);
+    await avow.call('POST', `/v1/legal-holds/${hold.body.id}/release`, { token, body: {} });
+  });
+});
