@@ -2,7 +2,8 @@
  * Records expired per second: 1,000,000 vault records (AVOW_BENCH_RETENTION_RECORDS) of which
  * 10% are due under a `collected` rule, swept by the retention service (find + delete in
  * batches + audit entries), against a baseline measured in the same run on the same rows: a
- * plain DELETE by id list in the same batch size (rolled back, so the sweep finds the rows).
+ * plain DELETE by id list in the same batch size, a transaction per batch (rolled back, so the
+ * sweep finds the rows). Target: ratio >= 0.1.
  * PGlite, or PostgreSQL when DATABASE_URL is set.
  */
 import { randomBytes } from 'node:crypto';
@@ -88,7 +89,8 @@ export async function run(): Promise<BenchResult[]> {
     await sql`analyze`.execute(db);
     const loadSeconds = (performance.now() - started) / 1000;
 
-    // Baseline: the same rows deleted by id list, in the same batches, then rolled back.
+    // Baseline: the same rows deleted by id list, in the same batches, a transaction per batch
+    // (as the sweep), each rolled back so the sweep finds the rows.
     const ids = (
       await sql<{
         id: string;
@@ -97,19 +99,19 @@ export async function run(): Promise<BenchResult[]> {
       )
     ).rows.map((r) => r.id);
     const baseStart = performance.now();
-    await db
-      .transaction()
-      .execute(async (tx) => {
-        for (let i = 0; i < ids.length; i += BATCH) {
+    for (let i = 0; i < ids.length; i += BATCH) {
+      await db
+        .transaction()
+        .execute(async (tx) => {
           await sql`delete from vault_records where tenant_id = ${tenantId} and id = any(${sql.val(ids.slice(i, i + BATCH))}::text[])`.execute(
             tx,
           );
-        }
-        throw new RollBack();
-      })
-      .catch((error: unknown) => {
-        if (!(error instanceof RollBack)) throw error;
-      });
+          throw new RollBack();
+        })
+        .catch((error: unknown) => {
+          if (!(error instanceof RollBack)) throw error;
+        });
+    }
     const baseSeconds = (performance.now() - baseStart) / 1000;
 
     const generated = generateInstallationKeys();
@@ -140,6 +142,9 @@ export async function run(): Promise<BenchResult[]> {
         unit: 'records/s',
         baseline: { name: 'DELETE by id list, same rows and batches', value: baseRate },
         ratio: sweepRate / baseRate,
+        // The sweep also finds the rows, reads holds, deletes history and writes the audit entries;
+        // 0.1 guards against the full-table find (0.04 to 0.07 before migration 0009).
+        target: 0.1,
         notes: `sweep ${sweepSeconds.toFixed(1)} s (find, batches, audit); baseline ${baseSeconds.toFixed(1)} s; bulk load ${loadSeconds.toFixed(1)} s`,
       },
     ];

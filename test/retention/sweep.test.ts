@@ -213,7 +213,8 @@ describe('retention: done when (old data, preview, hold, sweep, report, audit)',
       .length;
     await avow.services.jobs.send('retention.sweep', { tenantId }, { singletonKey: tenantId });
     let runs: Run[] = [];
-    for (let i = 0; i < 100 && runs.length <= before; i++) {
+    // Wait for the new run to finish, not merely to appear.
+    for (let i = 0; i < 100 && (runs.length <= before || runs[0]?.status === 'running'); i++) {
       await new Promise((resolve) => setTimeout(resolve, 200));
       runs = (await api.call<{ items: Run[] }>('GET', '/v1/retention/runs')).body.items;
     }
