@@ -9,13 +9,12 @@ import { createWriteStream } from 'node:fs';
 import Fastify from 'fastify';
 import { sql } from 'kysely';
 import { generateInstallationKeys } from '../../src/crypto/installation-keys.js';
-import { openDatabase } from '../../src/db/database.js';
-import { migrateToLatest } from '../../src/db/migrate.js';
 import { newId } from '../../src/ids/ids.js';
 import { registerSchema } from '../../src/register/register-schema.js';
 import { insertVersion, setActive } from '../../src/register/register-store.js';
 import { createAvow } from '../../src/server/app.js';
 import { createLogger } from '../../src/server/logger.js';
+import { openTestDatabase } from '../../test/support/database.js';
 import { testRegister } from '../../test/vault/support.js';
 
 const SUBJECTS = 100_000;
@@ -31,11 +30,9 @@ bare.post('/bare', async () => ({
 }));
 await bare.listen({ port: 0, host: '127.0.0.1' });
 
-const database = process.env.DATABASE_URL
-  ? await openDatabase({ kind: 'postgres', url: process.env.DATABASE_URL })
-  : await openDatabase({ kind: 'pglite' });
-const outcome = await migrateToLatest(database.db);
-if (!outcome.ok) throw outcome.error;
+// A fresh, migrated database: in-memory PGlite, or a schema of its own on the
+// server at DATABASE_URL that is dropped again when the bench stops.
+const database = await openTestDatabase();
 const generated = generateInstallationKeys();
 const { app, services } = await createAvow({
   database,

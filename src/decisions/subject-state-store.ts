@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import { anyOf, findSubjects, lastCollectedByCategory } from '../vault/vault-store.js';
 import type { ConsentState, PurposeState, SubjectFacts, SubjectState } from './decide.js';
@@ -97,8 +98,8 @@ export async function loadSubjectStates(
   options: { collected?: boolean } = {},
 ): Promise<Map<string, SubjectState>> {
   const unique = [...new Set(subjectIds)];
-  if (unique.length === 1 && options.collected === false)
-    return loadOne(db, tenantId, unique[0] as string, purpose);
+  if (unique.length === 1)
+    return loadOne(db, tenantId, unique[0] as string, purpose, options.collected !== false);
   const [subjects, states, collected] = await Promise.all([
     findSubjects(db, tenantId, unique),
     unique.length === 0
@@ -134,12 +135,17 @@ export async function loadSubjectStates(
   return out;
 }
 
-/** One subject without `collected` retention triggers: a single statement. */
+/**
+ * One subject: a single statement, with the latest collection time per
+ * category folded in when `collected` retention triggers need it. Decisions run
+ * on every send and page view; each round trip to the database counts.
+ */
 async function loadOne(
   db: Db,
   tenantId: string,
   subjectId: string,
   purpose: string,
+  collected: boolean,
 ): Promise<Map<string, SubjectState>> {
   const row = await db
     .selectFrom('subjects as s')
@@ -166,6 +172,12 @@ async function loadOne(
       'p.objectedAt',
       'p.restrictedAt as purposeRestrictedAt',
       'p.purpose',
+      (collected
+        ? sql<Record<string, string> | null>`(select json_object_agg(c.category, c.latest)
+            from (select r.category, max(r.collected_at) as latest from vault_records r
+                  where r.tenant_id = s.tenant_id and r.subject_id = s.id group by r.category) c)`
+        : sql<Record<string, string> | null>`null`
+      ).as('lastCollected'),
     ])
     .where('s.tenantId', '=', tenantId)
     .where('s.id', '=', subjectId)
@@ -178,6 +190,7 @@ async function loadOne(
     objectedAt,
     purposeRestrictedAt,
     purpose: statePurpose,
+    lastCollected,
     ...subject
   } = row;
   out.set(subjectId, {
@@ -185,7 +198,9 @@ async function loadOne(
     purpose: statePurpose
       ? { consent, consentAt, objectedAt, restrictedAt: purposeRestrictedAt }
       : null,
-    lastCollected: {},
+    lastCollected: Object.fromEntries(
+      Object.entries(lastCollected ?? {}).map(([category, at]) => [category, new Date(at)]),
+    ),
   });
   return out;
 }
