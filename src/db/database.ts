@@ -19,7 +19,12 @@ import type { DatabaseSchema } from './schema.js';
 export type Db = Kysely<DatabaseSchema>;
 
 export type DatabaseTarget =
-  | { kind: 'pglite'; dataDir?: string }
+  | {
+      kind: 'pglite';
+      dataDir?: string;
+      /** Start from a dump of another PGlite data folder (dumpDataDir) instead of an empty one. */
+      loadDataDir?: Blob;
+    }
   | { kind: 'postgres'; url: string; poolSize?: number; schema?: string };
 
 export type Database = {
@@ -30,6 +35,8 @@ export type Database = {
    * A text without parameters may hold several statements (pg-boss's migrations do).
    */
   executeSql: (text: string, values?: unknown[]) => Promise<{ rows: unknown[] }>;
+  /** PGlite only: the data folder as a tar, for `loadDataDir` (test templates). */
+  dumpDataDir?: () => Promise<Blob>;
   close: () => Promise<void>;
 };
 
@@ -41,7 +48,10 @@ const DATE_OID = 1082;
 
 export async function openDatabase(target: DatabaseTarget): Promise<Database> {
   if (target.kind === 'pglite') {
-    const options = { parsers: { [DATE_OID]: (value: string) => value } };
+    const options = {
+      parsers: { [DATE_OID]: (value: string) => value },
+      ...(target.loadDataDir ? { loadDataDir: target.loadDataDir } : {}),
+    };
     const client = target.dataDir
       ? await PGlite.create(target.dataDir, options)
       : await PGlite.create(options);
@@ -49,7 +59,10 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
       dialect: new PGliteDialect(client),
       plugins: [new CamelCasePlugin()],
     });
-    return wrap(db, 'pglite', { exec: (text) => client.exec(text) });
+    return {
+      ...wrap(db, 'pglite', { exec: (text) => client.exec(text) }),
+      dumpDataDir: () => client.dumpDataDir('none'),
+    };
   }
   const pool = new pg.Pool({
     connectionString: target.url,

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { sql } from 'kysely';
 import { type Database, openDatabase } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
@@ -25,6 +26,10 @@ export async function openTestDatabase(options: { migrate?: boolean } = {}): Pro
         await scoped.close();
       },
     };
+  } else if (process.env.AVOW_TEST_PGLITE_TEMPLATE && options.migrate !== false) {
+    // A copy of the database the run migrated once (test/support/global-setup.ts).
+    const template = new Blob([readFileSync(process.env.AVOW_TEST_PGLITE_TEMPLATE)]);
+    database = await openDatabase({ kind: 'pglite', loadDataDir: template });
   } else {
     database = await openDatabase({ kind: 'pglite' });
   }
