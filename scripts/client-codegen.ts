@@ -1,4 +1,3 @@
-import { createPublicKey } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { generateInstallationKeys } from '../src/crypto/installation-keys.js';
@@ -29,12 +28,7 @@ export async function buildOpenApiDocument(): Promise<Record<string, unknown>> {
     const generated = generateInstallationKeys();
     const { app } = await createAvow({
       database,
-      keys: {
-        ...generated,
-        masterKeyVersion: 1,
-        publicKey: createPublicKey(generated.signingKey),
-        source: 'generated',
-      },
+      keys: generated,
       logger: createLogger('silent'),
       publicUrl: documentServerUrl,
       worker: false,

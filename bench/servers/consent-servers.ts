@@ -3,7 +3,6 @@
  * Fastify route, and Avow with a register, a subject and a consent:write key
  * on an in-memory PGlite. Prints one JSON line when ready.
  */
-import { createPublicKey } from 'node:crypto';
 import { createWriteStream, readFileSync } from 'node:fs';
 import Fastify from 'fastify';
 import { generateInstallationKeys } from '../../src/crypto/installation-keys.js';
@@ -22,12 +21,7 @@ if (!outcome.ok) throw outcome.error;
 const generated = generateInstallationKeys();
 const { app, services } = await createAvow({
   database,
-  keys: {
-    ...generated,
-    masterKeyVersion: 1,
-    publicKey: createPublicKey(generated.signingKey),
-    source: 'generated',
-  },
+  keys: generated,
   logger: createLogger('info', createWriteStream('/dev/null')),
   publicUrl: 'http://127.0.0.1',
 });

@@ -3,7 +3,6 @@
  * share one runtime: a bare Fastify route, and Avow's authenticated, validated,
  * logged /v1/whoami on an in-memory PGlite. Prints one JSON line when ready.
  */
-import { createPublicKey } from 'node:crypto';
 import Fastify from 'fastify';
 import { pino } from 'pino';
 import { generateInstallationKeys } from '../../src/crypto/installation-keys.js';
@@ -24,12 +23,7 @@ const generated = generateInstallationKeys();
 const logger = createLogger('info', pino.destination({ dest: '/dev/null', sync: false }));
 const { app, services } = await createAvow({
   database,
-  keys: {
-    ...generated,
-    masterKeyVersion: 1,
-    publicKey: createPublicKey(generated.signingKey),
-    source: 'generated',
-  },
+  keys: generated,
   logger,
   publicUrl: 'http://127.0.0.1',
 });

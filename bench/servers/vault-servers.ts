@@ -4,7 +4,6 @@
  * loaded in bulk SQL. Also measures in-process decisions and erasure, and
  * prints everything as one JSON line when ready.
  */
-import { createPublicKey } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import Fastify from 'fastify';
 import { sql } from 'kysely';
@@ -36,12 +35,7 @@ const database = await openTestDatabase();
 const generated = generateInstallationKeys();
 const { app, services } = await createAvow({
   database,
-  keys: {
-    ...generated,
-    masterKeyVersion: 1,
-    publicKey: createPublicKey(generated.signingKey),
-    source: 'generated',
-  },
+  keys: generated,
   logger: createLogger('info', createWriteStream('/dev/null') as never),
   publicUrl: 'http://127.0.0.1',
   worker: false,

@@ -74,9 +74,16 @@ function readKeyFile(file: string, variable: string): string {
   }
 }
 
-export function generateInstallationKeys(): { masterKey: Buffer; signingKey: KeyObject } {
+/** A new master key (version 1) and signing key: first start, tests and benchmarks. */
+export function generateInstallationKeys(): InstallationKeys {
   const { privateKey } = generateKeyPairSync('ed25519');
-  return { masterKey: randomBytes(MASTER_KEY_BYTES), signingKey: privateKey };
+  return {
+    masterKey: randomBytes(MASTER_KEY_BYTES),
+    masterKeyVersion: 1,
+    signingKey: privateKey,
+    publicKey: createPublicKey(privateKey),
+    source: 'generated',
+  };
 }
 
 /** Loads the keys the configuration names, or creates them in embedded mode. */
@@ -153,14 +160,7 @@ function loadOrCreateKeyFiles(dir: string): InstallationKeys {
       generated.signingKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
       { mode: 0o600, flag: 'wx' },
     );
-    return {
-      masterKey: generated.masterKey,
-      masterKeyVersion: 1,
-      signingKey: generated.signingKey,
-      publicKey: createPublicKey(generated.signingKey),
-      source: 'generated',
-      files,
-    };
+    return { ...generated, files };
   }
   const signingKey = parseSigningKey(readFileSync(files.signingKey, 'utf8'), files.signingKey);
   const versions = readMasterKeyVersions(dir, files.masterKey);

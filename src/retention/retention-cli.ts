@@ -1,23 +1,10 @@
 import type { Command } from 'commander';
 import { callApi } from '../cli/api-client.js';
 import { connection, print, table, UsageError, withConnection } from '../cli/output.js';
+import type { RetentionReport } from './retention-service.js';
 
-type Report = {
-  asOf: string;
-  total: number;
-  held: number;
-  kept: number;
-  rules: {
-    rule: string;
-    action: string;
-    due: number;
-    held: number;
-    kept: number;
-    categories: { category: string; due: number; held: number; kept: number }[];
-  }[];
-  subjectsErased: number;
-  untimedRules: string[];
-};
+/** A report as it arrives over HTTP: the service's, with its time as a string. */
+type Report = Omit<RetentionReport, 'asOf'> & { asOf: string };
 type Run = { id: string; status: string; startedBy: string; startedAt: string; report: Report };
 type Preview = {
   report: Report;

@@ -1,4 +1,3 @@
-import { createPublicKey } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { afterAll, expect, it } from 'vitest';
 import { generateInstallationKeys } from '../../src/crypto/installation-keys.js';
@@ -11,12 +10,7 @@ const database = await openTestDatabase();
 const generated = generateInstallationKeys();
 const { app, services } = await createAvow({
   database,
-  keys: {
-    ...generated,
-    masterKeyVersion: 1,
-    publicKey: createPublicKey(generated.signingKey),
-    source: 'generated',
-  },
+  keys: generated,
   logger: createLogger('warn', new Writable({ write: (_c, _e, done) => done() })),
   publicUrl: 'http://127.0.0.1',
 });

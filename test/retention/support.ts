@@ -1,25 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
+import type { RetentionReport } from '../../src/retention/retention-service.js';
 import type { TestAvow } from '../support/avow.js';
 
-export type Report = {
-  asOf: string;
-  dryRun: boolean;
-  total: number;
-  held: number;
-  kept: number;
-  rules: {
-    rule: string;
-    action: string;
-    due: number;
-    held: number;
-    kept: number;
-    categories: { category: string; due: number; held: number; kept: number }[];
-  }[];
-  subjectsErased: number;
-  subjectsPseudonymized: number;
-  untimedRules: string[];
-};
+/** A report as it arrives over HTTP: the service's, with its time as a string. */
+export type Report = Omit<RetentionReport, 'asOf'> & { asOf: string };
 export type Item = {
   recordId: string;
   subjectId: string;

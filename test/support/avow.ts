@@ -1,4 +1,3 @@
-import { createPublicKey } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { Scope } from '../../src/access/scopes.js';
 import {
@@ -41,12 +40,7 @@ export type TestAvow = {
 export async function startTestAvow(options: { mail?: MailSettings } = {}): Promise<TestAvow> {
   const database = await openTestDatabase();
   const generated = generateInstallationKeys();
-  const keys: InstallationKeys = {
-    ...generated,
-    masterKeyVersion: 1,
-    publicKey: createPublicKey(generated.signingKey),
-    source: 'generated',
-  };
+  const keys: InstallationKeys = generated;
   const logLines: string[] = [];
   const sink = new Writable({
     write(chunk, _encoding, done) {
