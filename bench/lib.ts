@@ -53,29 +53,32 @@ export async function measureHttp(
   };
 }
 
-/** Seconds per HTTP measurement: AVOW_BENCH_SECONDS, default 5. */
+/** Seconds per HTTP measurement: AVOW_BENCH_SECONDS, default 3. */
 export function benchSeconds(): number {
-  const value = Number(process.env.AVOW_BENCH_SECONDS ?? '5');
-  return Number.isFinite(value) && value > 0 ? value : 5;
+  const value = Number(process.env.AVOW_BENCH_SECONDS ?? '3');
+  return Number.isFinite(value) && value > 0 ? value : 3;
 }
 
 /**
- * Baseline and subject are measured alternately, twice each, and the better
- * run of each kept, so a hiccup on this 2-core machine does not decide a ratio.
+ * Baseline and subject are measured alternately, three times each, and the
+ * best run of each kept, so a hiccup on this 2-core machine does not decide a ratio.
  */
 export async function compareHttp(
   baseline: HttpLoad,
   subject: HttpLoad,
-  options: { seconds?: number; connections?: number } = {},
+  options: { seconds?: number; connections?: number; rounds?: number } = {},
 ): Promise<{ baseline: HttpMeasure; subject: HttpMeasure }> {
-  const best = (a: HttpMeasure, b: HttpMeasure) =>
-    b.requestsPerSecond > a.requestsPerSecond ? b : a;
+  const best = (a: HttpMeasure | undefined, b: HttpMeasure) =>
+    a === undefined || b.requestsPerSecond > a.requestsPerSecond ? b : a;
   await measureHttp(baseline, { ...options, seconds: 1 }); // warm-up
   await measureHttp(subject, { ...options, seconds: 1 });
-  let base = await measureHttp(baseline, options);
-  let subj = await measureHttp(subject, options);
-  base = best(base, await measureHttp(baseline, options));
-  subj = best(subj, await measureHttp(subject, options));
+  let base: HttpMeasure | undefined;
+  let subj: HttpMeasure | undefined;
+  for (let round = 0; round < (options.rounds ?? 3); round += 1) {
+    base = best(base, await measureHttp(baseline, options));
+    subj = best(subj, await measureHttp(subject, options));
+  }
+  if (!base || !subj) throw new Error('compareHttp needs at least one round');
   if (subj.errors + subj.non2xx > 0)
     throw new Error(
       `the measured route answered ${subj.non2xx} non-2xx replies and ${subj.errors} errors`,

@@ -11,10 +11,6 @@ import { migrateToLatest } from '../../src/db/migrate.js';
 import { createAvow } from '../../src/server/app.js';
 import { createLogger } from '../../src/server/logger.js';
 
-const bare = Fastify();
-bare.get('/bare', async () => ({ keyId: 'key_x', tenantId: null, scopes: ['admin'] }));
-await bare.listen({ port: 0, host: '127.0.0.1' });
-
 const database = await openDatabase({ kind: 'pglite' });
 const outcome = await migrateToLatest(database.db);
 if (!outcome.ok) throw outcome.error;
@@ -35,6 +31,12 @@ const key = await services.apiKeys.create({
   tenantId: tenant.id,
   createdBy: null,
 });
+
+// The bare route answers the same body as /v1/whoami, with none of the work.
+const principal = { keyId: key.key.id, tenantId: tenant.id, scopes: ['admin'] };
+const bare = Fastify();
+bare.get('/bare', async () => principal);
+await bare.listen({ port: 0, host: '127.0.0.1' });
 
 const port = (server: { address(): unknown }) => (server.address() as { port: number }).port;
 process.stdout.write(

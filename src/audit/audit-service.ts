@@ -585,6 +585,12 @@ export function createAuditService(deps: AuditServiceDeps) {
     });
   }
 
+  /** Whether this key's next success is to be recorded (none recorded in loginRecordMinutes). */
+  function loginSuccessDue(principal: Principal): boolean {
+    const last = lastLoginRecorded.get(principal.keyId);
+    return last === undefined || Date.now() - last >= loginRecordMs;
+  }
+
   /** A successful login, at most once per key per process in loginRecordMinutes. */
   async function recordLoginSuccess(request: FastifyRequest, principal: Principal): Promise<void> {
     const at = Date.now();
@@ -622,6 +628,7 @@ export function createAuditService(deps: AuditServiceDeps) {
     prune,
     recordLoginFailure,
     recordLoginSuccess,
+    loginSuccessDue,
     publicKeyPem: keyring.publicKeyPem,
     /** Shortcut for routes: the context of an authenticated request. */
     contextOf: (request: FastifyRequest): AuditContext => auditContextFrom(request),

@@ -29,7 +29,7 @@ export function installAuthentication(
   deps: {
     apiKeys: ApiKeyService;
     /** Login attempts go to the audit log: every failure, successes at most once per key per N minutes. */
-    audit?: Pick<AuditService, 'recordLoginFailure' | 'recordLoginSuccess'>;
+    audit?: Pick<AuditService, 'recordLoginFailure' | 'recordLoginSuccess' | 'loginSuccessDue'>;
   },
 ): void {
   app.decorateRequest('principal', null);
@@ -43,26 +43,43 @@ export function installAuthentication(
     }
   });
 
-  // onRequest runs before the body is read: an unauthenticated caller learns nothing
-  // about what a valid body would be.
-  app.addHook('onRequest', async (request) => {
-    const access = request.routeOptions.config.access;
-    if (access === undefined || access === 'public') return;
-    const header = request.headers.authorization;
-    const token = header?.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : undefined;
-    if (!token) {
-      throw new AppError('unauthorized', 'Send an API key as "Authorization: Bearer avow_..."');
+  /** The principal may act on this route: no error, or the 403 that says which scope is missing. */
+  function admit(request: FastifyRequest, principal: Principal, access: RouteAccess) {
+    if (access !== 'authenticated' && access !== 'public' && !grants(principal.scopes, access)) {
+      return new AppError('forbidden', `This API key lacks the ${access} scope this route needs`);
     }
+    request.principal = principal;
+    return undefined;
+  }
+
+  async function authenticate(request: FastifyRequest, token: string, access: RouteAccess) {
     const principal = await deps.apiKeys.authenticate(token);
     if (!principal) {
       await deps.audit?.recordLoginFailure(request, token);
       throw new AppError('unauthorized', 'The API key is not valid or has been revoked');
     }
     await deps.audit?.recordLoginSuccess(request, principal);
-    if (access !== 'authenticated' && !grants(principal.scopes, access)) {
-      throw new AppError('forbidden', `This API key lacks the ${access} scope this route needs`);
+    const refused = admit(request, principal, access);
+    if (refused) throw refused;
+  }
+
+  // onRequest runs before the body is read: an unauthenticated caller learns nothing
+  // about what a valid body would be. A key this process checked moments ago, with
+  // no login to record, is admitted without waiting on anything; the rest go to
+  // the database (and the audit log).
+  app.addHook('onRequest', (request, _reply, done) => {
+    const access = request.routeOptions.config.access;
+    if (access === undefined || access === 'public') return done();
+    const header = request.headers.authorization;
+    const token = header?.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : undefined;
+    if (!token) {
+      return done(
+        new AppError('unauthorized', 'Send an API key as "Authorization: Bearer avow_..."'),
+      );
     }
-    request.principal = principal;
+    const known = deps.apiKeys.authenticateFromCache(token);
+    if (known && !deps.audit?.loginSuccessDue(known)) return done(admit(request, known, access));
+    authenticate(request, token, access).then(() => done(), done);
   });
 }
 

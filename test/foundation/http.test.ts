@@ -31,7 +31,20 @@ describe('health and readiness', () => {
     expect(first.headers.get('x-request-id')).not.toBe(second.headers.get('x-request-id'));
     expect(first.headers.get('x-content-type-options')).toBe('nosniff');
     expect(first.headers.get('strict-transport-security')).toContain('max-age=');
-    expect(first.headers.get('content-security-policy')).toContain("default-src 'self'");
+    // An API reply is never a document, never framed and never cached.
+    expect(first.headers.get('content-security-policy')).toBe(
+      "default-src 'none'; frame-ancestors 'none'",
+    );
+    expect(first.headers.get('cache-control')).toBe('no-store');
+    expect(first.headers.get('x-frame-options')).toBe('DENY');
+  });
+
+  it('gives HTML pages the document security headers', async () => {
+    const reply = await avow.call('GET', '/docs/', { token: null });
+    expect(reply.headers.get('content-type')).toContain('text/html');
+    expect(reply.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(reply.headers.get('cross-origin-opener-policy')).toBe('same-origin');
+    expect(reply.headers.get('x-content-type-options')).toBe('nosniff');
   });
 
   it('does not take a request id from the client', async () => {
