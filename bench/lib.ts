@@ -20,6 +20,8 @@ export type HttpLoad = {
   headers?: Record<string, string>;
   method?: 'GET' | 'POST';
   body?: string;
+  /** Bodies sent in turn instead of `body`, one per request across all connections. */
+  bodies?: string[];
 };
 
 export type HttpMeasure = {
@@ -35,11 +37,25 @@ export async function measureHttp(
   load: HttpLoad,
   options: { seconds?: number; connections?: number } = {},
 ): Promise<HttpMeasure> {
+  let next = 0;
+  const bodies = load.bodies;
   const result = await autocannon({
     url: load.url,
     method: load.method ?? 'GET',
     headers: load.headers,
     body: load.body,
+    ...(bodies && bodies.length > 0
+      ? {
+          requests: [
+            {
+              setupRequest: (request: autocannon.Request) => {
+                next = (next + 1) % bodies.length;
+                return { ...request, body: bodies[next] };
+              },
+            },
+          ],
+        }
+      : {}),
     connections: options.connections ?? 32,
     pipelining: 1,
     duration: options.seconds ?? benchSeconds(),

@@ -75,7 +75,7 @@ const loadSeconds = (performance.now() - loadStart) / 1000;
 const subjectAt = (i: number) => `sub_bench${String(i).padStart(19, '0')}`;
 
 const ctx = { tenantId: tenant.id, actor: { type: 'system' as const, id: 'bench' } };
-// In process: the decision service with its audit entry, one call after another.
+// In process: the decision service, one call after another, each subject new to it.
 const latencies: number[] = [];
 const inProcessStart = performance.now();
 for (let i = 0; i < 3000; i++) {
@@ -130,6 +130,8 @@ process.stdout.write(
     avowPort: port(app.server),
     token: key.token,
     subjectId: subjectAt(2),
+    // Every 97th subject: a working set of 1,000 of the 100,000, half with consent.
+    workingSet: Array.from({ length: 1000 }, (_, i) => subjectAt(1 + i * 97)),
     loadSeconds,
     inProcess: { perSecond: 3000 / inProcessSeconds, p50: pct(0.5), p99: pct(0.99) },
     batchMs,

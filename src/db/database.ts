@@ -10,6 +10,12 @@ import {
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
 import type { DatabaseSchema } from './schema.js';
+import {
+  createWriteWatch,
+  type WriteWatch,
+  type WriteWatchControl,
+  watchingDialect,
+} from './write-watch.js';
 
 /**
  * The database seam. Every store takes a `Db` (or a transaction of one) and
@@ -35,6 +41,14 @@ export type Database = {
    * A text without parameters may hold several statements (pg-boss's migrations do).
    */
   executeSql: (text: string, values?: unknown[]) => Promise<{ rows: unknown[] }>;
+  /** Committed writes per table, for in-memory copies of database state. */
+  writes: WriteWatch & {
+    /**
+     * PostgreSQL: starts hearing other processes' writes (LISTEN), after which
+     * `writes.live()` is true while the connection holds. PGlite: nothing to do.
+     */
+    listen: () => Promise<void>;
+  };
   /** PGlite only: the data folder as a tar, for `loadDataDir` (test templates). */
   dumpDataDir?: () => Promise<Blob>;
   close: () => Promise<void>;
@@ -55,12 +69,15 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
     const client = target.dataDir
       ? await PGlite.create(target.dataDir, options)
       : await PGlite.create(options);
+    // One process owns an embedded database: every write passes through this driver.
+    const watch = createWriteWatch({ live: true });
     const db = new KyselyDb<DatabaseSchema>({
-      dialect: new PGliteDialect(client),
+      dialect: watchingDialect(new PGliteDialect(client), watch),
       plugins: [new CamelCasePlugin()],
     });
     return {
       ...wrap(db, 'pglite', { exec: (text) => client.exec(text) }),
+      writes: { ...watch, listen: async () => {} },
       dumpDataDir: () => client.dumpDataDir('none'),
     };
   }
@@ -72,11 +89,83 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
   });
   // An idle client that loses its server emits 'error'; without a listener that kills the process.
   pool.on('error', () => {});
+  const watch = createWriteWatch({ live: false });
   const db = new KyselyDb<DatabaseSchema>({
-    dialect: new PostgresDialect({ pool }),
+    dialect: watchingDialect(new PostgresDialect({ pool }), watch),
     plugins: [new CamelCasePlugin()],
   });
-  return wrap(db, 'postgres');
+  const listener = writeListener(target.url, watch);
+  const base = wrap(db, 'postgres');
+  return {
+    ...base,
+    writes: { ...watch, listen: listener.start },
+    close: async () => {
+      await listener.stop();
+      await base.close();
+    },
+  };
+}
+
+/** The channel migration 0011's triggers notify, with the table's name. */
+export const WRITES_CHANNEL = 'avow_writes';
+
+/**
+ * Hears other processes' writes on one connection of its own. While it is
+ * down the watch is not live (caches stand aside); when it is back, every table
+ * counts as changed, since notifications sent meanwhile are lost.
+ */
+function writeListener(url: string, watch: WriteWatchControl) {
+  let client: pg.Client | undefined;
+  let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
+
+  async function connect(): Promise<void> {
+    const next = new pg.Client({ connectionString: url });
+    const lost = () => {
+      watch.setLive(false);
+      if (client === next) client = undefined;
+      void next.end().catch(() => {});
+      if (!stopped && !retry) {
+        retry = setTimeout(() => {
+          retry = undefined;
+          connect().catch(() => {});
+        }, 1000);
+        retry.unref();
+      }
+    };
+    next.on('error', lost);
+    next.on('end', () => {
+      if (client === next) lost();
+    });
+    next.on('notification', (message) => {
+      if (message.payload) watch.written([message.payload]);
+    });
+    try {
+      await next.connect();
+      await next.query(`listen ${WRITES_CHANNEL}`);
+    } catch (error) {
+      lost();
+      throw error;
+    }
+    client = next;
+    watch.writtenAll();
+    watch.setLive(true);
+  }
+
+  return {
+    start: async () => {
+      if (client || stopped) return;
+      await connect();
+    },
+    stop: async () => {
+      stopped = true;
+      if (retry) clearTimeout(retry);
+      watch.setLive(false);
+      const current = client;
+      client = undefined;
+      await current?.end().catch(() => {});
+    },
+  };
 }
 
 // A semicolon followed by more SQL: several statements in one text.
@@ -89,7 +178,7 @@ function wrap(
     /** PGlite's simple-protocol call; its `query` takes one statement only. */
     exec?: (text: string) => Promise<{ rows: unknown[] }[]>;
   } = {},
-): Database {
+): Omit<Database, 'writes'> {
   // Libraries bring their own SQL and expect rows as the server sends them:
   // no camelCasing of column names or of keys inside JSON values.
   const raw = db.withoutPlugins();

@@ -6,7 +6,9 @@ import type { AuditSeam, VaultContext } from '../vault/vault-service.js';
 import { findSubject, findSubjectIdsByIndex, updateSubject } from '../vault/vault-store.js';
 import { type Decision, decide, needsCollected } from './decide.js';
 import type { PolicySource } from './policy-source.js';
+import type { SubjectStateCache } from './subject-state-cache.js';
 import {
+  loadSubjectState,
   loadSubjectStates,
   type PurposeStateChange,
   type StoredPurposeState,
@@ -24,9 +26,11 @@ export function createDecisionsService(deps: {
   policies: PolicySource;
   blindIndex: BlindIndex;
   audit: AuditSeam;
+  /** Single decisions read subject state through it when given. */
+  stateCache?: SubjectStateCache;
   now?: () => Date;
 }) {
-  const { db, policies, blindIndex, audit } = deps;
+  const { db, policies, blindIndex, audit, stateCache } = deps;
   const now = deps.now ?? (() => new Date());
 
   function checkPurpose(_purpose: string, known: Map<string, unknown>, path: string): void {
@@ -59,10 +63,13 @@ export function createDecisionsService(deps: {
   ): Promise<Decision> {
     const policy = await policies.current(ctx.tenantId);
     checkPurpose(input.purpose, policy.purposes, 'body.purpose');
-    const states = await loadSubjectStates(db, ctx.tenantId, [input.subjectId], input.purpose, {
+    const key = {
+      tenantId: ctx.tenantId,
+      subjectId: input.subjectId,
+      purpose: input.purpose,
       collected: needsCollected(policy, input.purpose),
-    });
-    const state = states.get(input.subjectId);
+    };
+    const state = await (stateCache ? stateCache.get(key) : loadSubjectState(db, key));
     // Another tenant's subject reads as unknown, never as a 404 that differs from "no such subject".
     const decision = decide(
       policy,

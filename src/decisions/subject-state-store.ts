@@ -135,6 +135,15 @@ export async function loadSubjectStates(
   return out;
 }
 
+/** One subject's state for one purpose, as a single decision reads it (undefined: no such subject). */
+export async function loadSubjectState(
+  db: Db,
+  key: { tenantId: string; subjectId: string; purpose: string; collected: boolean },
+): Promise<SubjectState | undefined> {
+  const states = await loadOne(db, key.tenantId, key.subjectId, key.purpose, key.collected);
+  return states.get(key.subjectId);
+}
+
 /**
  * One subject: a single statement, with the latest collection time per
  * category folded in when `collected` retention triggers need it. Decisions run

@@ -18,6 +18,8 @@ import type { Database } from '../db/database.js';
 import { registerDecisionRoutes } from '../decisions/decisions-routes.js';
 import { createDecisionsService } from '../decisions/decisions-service.js';
 import { createPolicySource } from '../decisions/policy-source.js';
+import { createSubjectStateCache } from '../decisions/subject-state-cache.js';
+import { loadSubjectState } from '../decisions/subject-state-store.js';
 import { registerHealthRoutes } from '../health/health-routes.js';
 import type { App } from '../http/app-types.js';
 import { installAuthentication } from '../http/auth.js';
@@ -107,7 +109,16 @@ export function createServices(options: AvowOptions) {
   const blindIndex = createBlindIndex({ db, keyring });
   const policies = createPolicySource({ registers: register });
   const vault = createVaultService({ db, subjectKeys, blindIndex, audit, policies });
-  const decisions = createDecisionsService({ db, policies, blindIndex, audit });
+  const decisions = createDecisionsService({
+    db,
+    policies,
+    blindIndex,
+    audit,
+    stateCache: createSubjectStateCache({
+      writes: options.database.writes,
+      load: (key) => loadSubjectState(db, key),
+    }),
+  });
   const consent = createConsentService({
     db,
     keyring,
@@ -211,6 +222,15 @@ export async function createAvow(options: AvowOptions): Promise<{ app: App; serv
     services.mailer.close();
   });
 
+  // Decisions keep subject state in memory only while they hear other processes'
+  // writes (PostgreSQL); until then they read through, so a failure here costs
+  // speed, not correctness, and the listener keeps retrying.
+  await options.database.writes.listen().catch((error: { code?: string }) => {
+    options.logger.warn(
+      { code: error.code },
+      "not yet listening for other processes' writes; decisions read the database until it is",
+    );
+  });
   await app.ready();
   return { app, services };
 }

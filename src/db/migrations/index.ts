@@ -8,6 +8,7 @@ import * as m0006 from './0006_consent.js';
 import * as m0007 from './0007_requests.js';
 import * as m0008 from './0008_retention.js';
 import * as m0009 from './0009_retention_indexes.js';
+import * as m0011 from './0011_write_notifications.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the folder so the
@@ -23,4 +24,5 @@ export const migrations: Record<string, Migration> = {
   '0007_requests': m0007,
   '0008_retention': m0008,
   '0009_retention_indexes': m0009,
+  '0011_write_notifications': m0011,
 };
