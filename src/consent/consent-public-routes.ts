@@ -6,6 +6,7 @@ import { auditContextFrom } from '../audit/audit-events.js';
 import { sha256 } from '../crypto/hashing.js';
 import { AppError } from '../errors/errors.js';
 import type { App } from '../http/app-types.js';
+import { asPage } from '../http/pages.js';
 import { errorReply } from '../http/schemas.js';
 import { idPattern } from '../ids/ids.js';
 import { bannerScript } from './banner/bundle.js';
@@ -403,7 +404,7 @@ export async function registerConsentPublicRoutes(
       post: boolean,
     ) {
       const claim = consent.readUnsubscribe(tenantId, token);
-      reply.type('text/html; charset=utf-8').header('cache-control', 'no-store');
+      asPage(reply);
       if (!claim) {
         return reply
           .status(404)

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, {
@@ -15,10 +14,10 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
-import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { AppError, type ErrorCode, type ErrorDetail, errorStatus } from '../errors/errors.js';
 import type { App } from './app-types.js';
+import { documentHeaders } from './pages.js';
 import { replySerializerCompiler } from './serializer.js';
 
 export type HttpServerOptions = {
@@ -91,38 +90,10 @@ function handleError(error: FastifyError, request: FastifyRequest, reply: Fastif
 }
 
 /**
- * Security headers for pages (HTML): helmet's, computed once, since the values
- * do not depend on the request.
- */
-function computeDocumentHeaders(): Record<string, string> {
-  const headers: Record<string, string> = {};
-  const collector = {
-    setHeader: (name: string, value: string) => {
-      headers[name.toLowerCase()] = value;
-    },
-    removeHeader: (name: string) => {
-      delete headers[name.toLowerCase()];
-    },
-  };
-  helmet({
-    // The API docs page loads its own scripts and styles from this server.
-    contentSecurityPolicy: {
-      directives: {
-        defaultSrc: ["'self'"],
-        scriptSrc: ["'self'"],
-        styleSrc: ["'self'", "'unsafe-inline'"],
-        imgSrc: ["'self'", 'data:'],
-      },
-    },
-  })({} as IncomingMessage, collector as unknown as ServerResponse, () => {});
-  return headers;
-}
-
-/**
  * Security headers for every reply, as OWASP's REST guidance lists them: an
  * API reply is never a document, never framed and never cached (it may hold
  * personal data). Routes that serve other origins or public, cacheable files
- * override these per reply; HTML replies get the document headers as well.
+ * override these per reply; pages add the document headers (`asPage`).
  */
 const apiHeaders: Record<string, string> = {
   'cache-control': 'no-store',
@@ -164,16 +135,10 @@ export async function createHttpServer(options: HttpServerOptions): Promise<App>
     ),
   );
 
-  const documentHeaders = computeDocumentHeaders();
   app.addHook('onRequest', (request, reply, done) => {
     reply.headers(apiHeaders);
     reply.header('x-request-id', request.id);
     done();
-  });
-  app.addHook('onSend', (_request, reply, payload, done) => {
-    const type = reply.getHeader('content-type');
-    if (typeof type === 'string' && type.startsWith('text/html')) reply.headers(documentHeaders);
-    done(null, payload);
   });
   // One line per request, with the route pattern rather than the URL, so that
   // identifiers in paths or queries never reach the log. Its fields are fixed
@@ -218,7 +183,18 @@ export async function createHttpServer(options: HttpServerOptions): Promise<App>
     transform: jsonSchemaTransform,
     transformObject: jsonSchemaTransformObject,
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs', staticCSP: true });
+  await app.register(fastifySwaggerUi, {
+    routePrefix: '/docs',
+    // Its page with its init script moved to a file, under our page policy
+    // (swagger-ui styles elements inline).
+    staticCSP: documentHeaders['content-security-policy'] ?? true,
+    uiHooks: {
+      onRequest: (_request, reply, done) => {
+        reply.headers(documentHeaders);
+        done();
+      },
+    },
+  });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -4,6 +4,7 @@ import type { Db } from '../db/database.js';
 import { notFound } from '../errors/errors.js';
 import type { App } from '../http/app-types.js';
 import { tenantOf } from '../http/auth.js';
+import { asPage } from '../http/pages.js';
 import { authErrors, errorReply, page, pageQuery, timestamp, toPage } from '../http/schemas.js';
 import { idPattern } from '../ids/ids.js';
 import { recordOfProcessing, recordOfProcessingCsv } from './record-of-processing.js';
@@ -259,8 +260,9 @@ export function registerRegisterRoutes(
       // An unknown tenant and one without a register look the same from outside.
       if (!active) throw notFound('Privacy policy');
       const format = request.query.format;
+      if (format === 'html') asPage(reply);
+      else reply.type('text/markdown; charset=utf-8');
       return reply
-        .type(format === 'html' ? 'text/html; charset=utf-8' : 'text/markdown; charset=utf-8')
         .header('cache-control', 'public, max-age=60')
         .header('content-language', active.register.policy.language)
         .send(renderPolicy(active.register, format));

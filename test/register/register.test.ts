@@ -127,6 +127,8 @@ describe('register versions over HTTP', () => {
     });
     expect(html.status).toBe(200);
     expect(html.headers.get('content-type')).toContain('text/html');
+    expect(html.headers.get('content-security-policy')).toContain("default-src 'self'");
+    expect(html.headers.get('x-frame-options')).toBe('SAMEORIGIN');
     expect(html.text).toContain('<html lang="en">');
     expect(html.text).toContain('We answer within one calendar month');
     expect(html.text).toContain(
