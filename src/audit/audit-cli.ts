@@ -11,23 +11,26 @@ import {
   UsageError,
   withConnection,
 } from '../cli/output.js';
-import type { VerifyResult } from './audit-chain.js';
+import type { ChainProblem, VerifyResult } from './audit-chain.js';
 import { ExportFormatError, verifyExportFile } from './audit-offline.js';
+
+/** Where a problem is: lane and seq, and the entry or checkpoint it names. */
+function where(p: ChainProblem | null): string {
+  if (!p) return '';
+  const at = p.lane === undefined ? 'checkpoint' : `lane ${p.lane} seq ${p.seq ?? '?'}`;
+  return `${at}${p.entryId ? ` (${p.entryId})` : ''}${p.checkpointId ? ` [${p.checkpointId}]` : ''}`;
+}
 
 function describe(result: VerifyResult): string {
   const range =
-    result.firstSeq === null ? 'no entries' : `entries ${result.firstSeq}..${result.lastSeq}`;
+    result.firstPosition === null
+      ? 'no entries'
+      : `positions ${result.firstPosition}..${result.lastPosition} in ${result.lanes} lanes`;
   if (result.ok)
-    return `OK: ${result.tenantId}: ${result.entries} entries (${range}), ${result.checkpoints} signed checkpoints, chain and signatures intact`;
-  const lines = result.problems
-    .slice(0, 20)
-    .map(
-      (p) =>
-        `  seq ${p.seq}${p.entryId ? ` (${p.entryId})` : ''}${p.checkpointId ? ` [${p.checkpointId}]` : ''}: ${p.reason}`,
-    );
-  const first = result.firstBad;
+    return `OK: ${result.tenantId}: ${result.entries} entries (${range}), ${result.checkpoints} signed checkpoints, chains and signatures intact`;
+  const lines = result.problems.slice(0, 20).map((p) => `  ${where(p)}: ${p.reason}`);
   return [
-    `TAMPERED: ${result.tenantId}: first bad at seq ${first?.seq}${first?.entryId ? ` (${first.entryId})` : ''}: ${first?.reason}`,
+    `TAMPERED: ${result.tenantId}: first bad at ${where(result.firstBad)}: ${result.firstBad?.reason}`,
     `${result.problems.length} problem(s) in ${result.entries} entries:`,
     ...lines,
   ].join('\n');
@@ -37,7 +40,7 @@ function finish(options: Output, result: VerifyResult): void {
   print(options, result, () => describe(result));
   // A failed verification is a failure exit for scripts; the details are printed above.
   if (!result.ok)
-    throw new Error(`the audit log does not verify (first bad at seq ${result.firstBad?.seq})`);
+    throw new Error(`the audit log does not verify (first bad at ${where(result.firstBad)})`);
 }
 
 async function download(conn: ApiConnection, path: string): Promise<Response> {

@@ -291,8 +291,13 @@ export const auditActions = {
     payload: z
       .object({
         before: z.string().max(40),
-        throughSequence: z.number().int().min(0),
         removed: z.number().int().min(0),
+        /** The signed prune checkpoint that anchors every lane's new start. */
+        checkpointId: z.string().max(100),
+        /** The last seq removed from each lane that lost entries. */
+        through: z
+          .array(z.object({ lane: z.number().int().min(0), seq: z.number().int().min(1) }).strict())
+          .max(256),
       })
       .strict(),
     personal: [],

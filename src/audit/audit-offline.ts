@@ -15,49 +15,65 @@ import {
  * their own machine (`avow audit verify --file export.jsonl --public-key key.pem`).
  */
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
+const lane = z.number().int().min(0).max(1000);
 const headerLine = z.object({
   type: z.literal('header'),
   format: z.literal('avow.audit.export'),
-  version: z.literal(1),
+  // 1: one chain per tenant (no lanes, no positions); 2: lanes.
+  version: z.union([z.literal(1), z.literal(2)]),
   tenantId: z.string(),
 });
-const checkpointLine = z.object({
+const checkpointCommon = {
   type: z.literal('checkpoint'),
   tenantId: z.string(),
-  seq: z.number().int().min(0),
   id: z.string(),
   kind: z.enum(['interval', 'on_demand', 'prune']),
-  hash: hex64,
   at: z.string(),
   signature: z.string(),
-});
+};
+const checkpointLine = z.union([
+  z
+    .object({
+      ...checkpointCommon,
+      heads: z.array(z.object({ lane, seq: z.number().int().min(0), hash: hex64 }).strict()),
+    })
+    .strict(),
+  z.object({ ...checkpointCommon, seq: z.number().int().min(0), hash: hex64 }).strict(),
+]);
 const headLine = z.object({
   type: z.literal('head'),
   tenantId: z.string(),
+  lane: lane.default(0),
+  lanes: z.number().int().min(1).nullable().default(null),
   seq: z.number().int().min(0),
   hash: hex64,
   signature: z.string(),
 });
-const entryLine = z.object({
-  type: z.literal('entry'),
-  tenantId: z.string(),
-  seq: z.number().int().min(1),
-  id: z.string(),
-  at: z.string(),
-  actorType: z.string(),
-  actorId: z.string(),
-  action: z.string(),
-  subjectId: z.string().nullable(),
-  categories: z.array(z.string()).nullable(),
-  purpose: z.string().nullable(),
-  outcome: z.string(),
-  requestId: z.string().nullable(),
-  payload: z.record(z.string(), z.unknown()),
-  sealed: z.string().nullable(),
-  sealedKey: z.string().nullable(),
-  prevHash: hex64,
-  hash: hex64,
-});
+const entryLine = z
+  .object({
+    type: z.literal('entry'),
+    tenantId: z.string(),
+    lane: lane.default(0),
+    seq: z.number().int().min(1),
+    position: z.number().int().min(1).optional(),
+    id: z.string(),
+    at: z.string(),
+    actorType: z.string(),
+    actorId: z.string(),
+    action: z.string(),
+    subjectId: z.string().nullable(),
+    categories: z.array(z.string()).nullable(),
+    purpose: z.string().nullable(),
+    outcome: z.string(),
+    requestId: z.string().nullable(),
+    payload: z.record(z.string(), z.unknown()),
+    sealed: z.string().nullable(),
+    sealedKey: z.string().nullable(),
+    prevHash: hex64,
+    hash: hex64,
+  })
+  // A version 1 export has one chain in order: its seq is its position.
+  .transform(({ position, ...e }) => ({ ...e, position: position ?? e.seq }));
 
 export class ExportFormatError extends Error {}
 
@@ -99,7 +115,7 @@ export async function verifyExportFile(path: string, publicKeyPem: string): Prom
   const publicKey = readPublicKey(publicKeyPem);
   let tenantId: string | undefined;
   const checkpoints: ChainCheckpoint[] = [];
-  let head: ChainHead | null = null;
+  const heads: ChainHead[] = [];
   for await (const { n, value } of lines(path)) {
     const type = (value as { type?: unknown }).type;
     if (type === 'header') {
@@ -116,7 +132,7 @@ export async function verifyExportFile(path: string, publicKeyPem: string): Prom
       const parsed = headLine.safeParse(value);
       if (!parsed.success) throw new ExportFormatError(`line ${n}: malformed head`);
       const { type: _type, ...h } = parsed.data;
-      head = h;
+      heads.push(h);
     } else if (type !== 'entry') {
       throw new ExportFormatError(`line ${n}: unknown line type`);
     }
@@ -136,19 +152,7 @@ export async function verifyExportFile(path: string, publicKeyPem: string): Prom
     const { type: _type, ...entry } = parsed.data;
     verifier.entry(entry);
   }
-  if (!head) {
-    // Without the signed head a cut tail cannot be told from the end of the log.
-    const result = verifier.finish(null);
-    const problem = {
-      seq: (result.lastSeq ?? 0) + 1,
-      reason: 'the export has no signed head line; the end of the log cannot be checked',
-    };
-    return {
-      ...result,
-      ok: false,
-      firstBad: result.firstBad ?? problem,
-      problems: [...result.problems, problem],
-    };
-  }
-  return verifier.finish(head);
+  // Without a lane's signed head a cut tail cannot be told from the end of
+  // the lane: the verifier reports every lane with entries and no head.
+  return verifier.finish(heads);
 }

@@ -79,7 +79,12 @@ function toFilter(q: z.infer<typeof filterQuery>): AuditFilter {
 const entryReply = z
   .object({
     id: z.string(),
-    seq: z.number().int(),
+    position: z
+      .number()
+      .int()
+      .describe('The order of events in the log (newest first sorts by it); has gaps'),
+    lane: z.number().int().describe('The hash chain (lane) of the log the entry is in'),
+    seq: z.number().int().describe('The entry’s sequence number within its lane'),
     at: z.string(),
     actor: z.object({ type: z.string(), id: z.string() }),
     action: z.string(),
@@ -104,6 +109,8 @@ function view(e: AuditEntryView): z.infer<typeof entryReply> {
   const { state, ip, userAgent, ...personal } = e.personal;
   return {
     id: e.id,
+    position: e.position,
+    lane: e.lane,
     seq: e.seq,
     at: e.at,
     actor: { type: e.actorType, id: e.actorId },
@@ -123,7 +130,9 @@ function view(e: AuditEntryView): z.infer<typeof entryReply> {
 }
 
 const problemReply = z.object({
-  seq: z.number().int(),
+  lane: z.number().int().optional(),
+  seq: z.number().int().optional().describe('Sequence number within the lane'),
+  position: z.number().int().optional(),
   entryId: z.string().optional(),
   checkpointId: z.string().optional(),
   reason: z.string(),
@@ -135,8 +144,9 @@ const verifyReply = z
     tenantId: z.string(),
     entries: z.number().int(),
     checkpoints: z.number().int(),
-    firstSeq: z.number().int().nullable(),
-    lastSeq: z.number().int().nullable(),
+    lanes: z.number().int(),
+    firstPosition: z.number().int().nullable(),
+    lastPosition: z.number().int().nullable(),
     firstBad: problemReply.nullable(),
     problems: z.array(problemReply),
   })
@@ -144,7 +154,7 @@ const verifyReply = z
 
 const loginReply = z.object({
   id: z.string(),
-  seq: z.number().int(),
+  position: z.number().int(),
   at: z.string(),
   account: z.string(),
   accountType: z.string(),
@@ -164,6 +174,8 @@ function csvSafe(value: unknown): string {
 }
 
 const csvColumns = [
+  'position',
+  'lane',
   'seq',
   'id',
   'at',
@@ -216,7 +228,7 @@ export function registerAuditRoutes(app: App, deps: { audit: AuditService; db: D
       schema: {
         tags: ['audit'],
         summary:
-          'Verify the hash chain, the signed checkpoints and the signed head; names the first bad entry',
+          'Verify every lane’s hash chain, the signed checkpoints and the signed lane heads; names the first bad entry',
         response: { 200: verifyReply, ...authErrors },
       },
     },
@@ -325,6 +337,8 @@ export function registerAuditRoutes(app: App, deps: { audit: AuditService; db: D
         for await (const e of audit.exportRows(chain, filter)) {
           const { state: _state, ip, userAgent } = e.personal;
           yield [
+            e.position,
+            e.lane,
             e.seq,
             e.id,
             e.at,

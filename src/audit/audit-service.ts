@@ -4,9 +4,11 @@ import { findApiKey } from '../access/api-keys-store.js';
 import { DecryptionError, type Keyring, newDataKey, open, seal } from '../crypto/keyring.js';
 import type { SubjectKeys } from '../crypto/subject-keys.js';
 import type { Db } from '../db/database.js';
+import type { WriteWatch } from '../db/write-watch.js';
 import { AppError } from '../errors/errors.js';
 import { newId } from '../ids/ids.js';
 import {
+  AUDIT_LANES,
   type ChainCheckpoint,
   type ChainEntry,
   type ChainHead,
@@ -14,9 +16,12 @@ import {
   canonicalJson,
   chainHash,
   checkpointBytes,
+  checkpointHeads,
   createChainVerifier,
   GENESIS_HASH,
+  type HashedEntry,
   headBytes,
+  type LaneHead,
   type VerifyResult,
 } from './audit-chain.js';
 import {
@@ -34,15 +39,18 @@ import {
   type AuditFilter,
   appendAtHead,
   chainPage,
-  createHeadIfMissing,
-  entryAt,
+  ensureLaneHeads,
   findActorKey,
-  findCheckpoint,
-  findHead,
+  findHeads,
+  findLaneHead,
   insertActorKey,
   insertCheckpoint,
+  type KeyCheck,
+  laneStarts,
+  latestCheckpoint,
   listCheckpoints,
-  lockHead,
+  lockAllLanes,
+  lockLane,
   pruneThrough,
   searchEvents,
 } from './audit-store.js';
@@ -62,14 +70,20 @@ export type AuditServiceDeps = {
   db: Db;
   keyring: Keyring;
   subjectKeys: SubjectKeys;
-  /** A signed checkpoint every this many entries of a chain. */
+  /** A signed checkpoint (of every lane) each time a lane reaches a multiple of this many entries. */
   checkpointEvery?: number;
   /** A successful login is recorded at most once per key per process in this many minutes. */
   loginRecordMinutes?: number;
+  /**
+   * Committed writes per table (the database's). Sealing keys are kept in
+   * memory between appends only while it is live, and dropped whenever a key
+   * table is written (an erasure destroys a key, a rotation re-wraps them),
+   * here or in another process. Without it every append reads its key.
+   */
+  writes?: WriteWatch;
   now?: () => Date;
 };
 
-const GENESIS = { seq: 0, hash: GENESIS_HASH };
 const STRICT_TOKEN = /^avow_([0-9a-hjkmnp-tv-z]{26})_([A-Za-z0-9_-]{43})$/;
 const TOKEN_PREFIX = /^avow_([0-9a-hjkmnp-tv-z]{26})(_|$)/;
 const PAGE = 1000;
@@ -87,46 +101,48 @@ export function createAuditService(deps: AuditServiceDeps) {
   const signHead = (head: Omit<ChainHead, 'signature'>) => keyring.sign(headBytes(head));
 
   /**
-   * The head this process last wrote on each chain (committed or not yet). The
-   * next append guesses its predecessor from it, so it can wait for the head's
-   * lock and write in the same statement. Only a guess: appendAtHead checks it
-   * under the lock, and a wrong one (another process wrote, a transaction
-   * rolled back) falls back to locking the head and reading it.
+   * Per tenant, the lane heads as this process last wrote or read them, and
+   * the lane its next append tries first. Appends take the lanes in turn, so
+   * the writers of one process land on different lanes and a lane is most
+   * often free, at the head remembered here, when its turn comes again. Only
+   * a guess: appendAtHead checks it under the lane's lock and a wrong one
+   * (another process wrote, a transaction rolled back, the lane is busy)
+   * costs one more statement on the head it really holds. `ready`: every
+   * lane's head was seen committed, so they need not be created again.
    */
-  const lastHead = new Map<string, { seq: number; hash: string }>();
-  const rememberHead = (tenantId: string, head: { seq: number; hash: string }) => {
-    if (lastHead.size >= 10_000 && !lastHead.has(tenantId)) lastHead.clear();
-    lastHead.set(tenantId, { seq: head.seq, hash: head.hash });
-  };
-  /** Per chain, settles when the latest append in this process has written (or failed). */
-  const turns = new Map<string, Promise<void>>();
-  /** Transactions that moved a head: they hold its lock until they end. */
-  const holdsHead = new WeakSet<Db>();
-  async function takeTurn(tx: Db, tenantId: string): Promise<() => void> {
-    const previous = turns.get(tenantId);
-    let done = () => {};
-    const mine = new Promise<void>((resolve) => {
-      done = resolve;
-    });
-    turns.set(tenantId, mine);
-    // A transaction already holding the head must not wait for an append that
-    // waits for it. The timeout is only a guard for a transaction we cannot
-    // recognise: after it this append queues on the lock like any other.
-    if (previous && !holdsHead.has(tx)) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        previous,
-        new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, 1000);
-          timer.unref();
-        }),
-      ]);
-      clearTimeout(timer);
+  const tenantLanes = new Map<
+    string,
+    { next: number; heads: Map<number, LaneHead>; ready: boolean }
+  >();
+  /** Per transaction, the lane it holds of each tenant, at its own last entry. */
+  const heldLanes = new WeakMap<Db, Map<string, LaneHead>>();
+  const hold = (tx: Db, tenantId: string, head: LaneHead) => {
+    let held = heldLanes.get(tx);
+    if (!held) {
+      held = new Map();
+      heldLanes.set(tx, held);
     }
-    return () => {
-      done();
-      if (turns.get(tenantId) === mine) turns.delete(tenantId);
+    held.set(tenantId, head);
+  };
+
+  /** Creates the tenant's missing lane heads (signed genesis heads) and learns where all are. */
+  async function openLanes(tx: Db, tenantId: string) {
+    const genesis = Array.from({ length: AUDIT_LANES }, (_, lane) => {
+      const head = { tenantId, lane, lanes: AUDIT_LANES, seq: 0, hash: GENESIS_HASH };
+      return { ...head, signature: signHead(head).toString('base64') };
+    });
+    const found = await ensureLaneHeads(tx, genesis);
+    const previous = tenantLanes.get(tenantId);
+    const lanes = {
+      next: previous?.next ?? Math.floor(Math.random() * AUDIT_LANES),
+      heads: new Map(found.heads.map((h) => [h.lane, h])),
+      // Heads this transaction just created are not there for others until it
+      // commits (or ever, if it rolls back): look again on the next append.
+      ready: found.created === 0,
     };
+    if (tenantLanes.size >= 10_000 && !previous) tenantLanes.clear();
+    tenantLanes.set(tenantId, lanes);
+    return lanes;
   }
 
   /**
@@ -168,6 +184,71 @@ export function createAuditService(deps: AuditServiceDeps) {
     return subjectKeys.getOrCreate(tx, tenantId, keyId);
   }
 
+  /**
+   * Sealing keys this process read lately, with the wrapped form they were
+   * stored in. Appends reuse them instead of reading the key again, and the
+   * append statement itself checks the key is still stored so (not destroyed
+   * by an erasure, not replaced) before it writes; when it is not, nothing is
+   * written and the key is read again. So an event is never sealed under a key
+   * that was already destroyed when it was written, as if the key were read in
+   * the transaction, for one statement less.
+   */
+  const recentKeys = new Map<string, { key: Buffer; check: KeyCheck }>();
+  let keyTablesVersion = -1;
+  /** Whether recentKeys may be used; empties it when a key table has been written since. */
+  function recentKeysUsable(): boolean {
+    const writes = deps.writes;
+    if (!writes?.live()) {
+      recentKeys.clear();
+      return false;
+    }
+    const version = writes.version('subject_keys') + writes.version('audit_actor_keys');
+    if (version !== keyTablesVersion) {
+      recentKeys.clear();
+      keyTablesVersion = version;
+    }
+    return true;
+  }
+
+  /** The key to seal an event's personal data with; `check` when it comes from recentKeys. */
+  async function keyForAppend(
+    tx: Db,
+    tenantId: string,
+    keyId: string,
+    reuse: boolean,
+  ): Promise<{ key: Buffer; check: KeyCheck | null } | null> {
+    const name = `${tenantId}\u0000${keyId}`;
+    const usable = recentKeysUsable();
+    const recent = reuse && usable ? recentKeys.get(name) : undefined;
+    if (recent) return recent;
+    recentKeys.delete(name);
+    const remember = (key: Buffer, check: KeyCheck) => {
+      if (usable) {
+        if (recentKeys.size >= 10_000) recentKeys.clear();
+        recentKeys.set(name, { key, check });
+      }
+      return { key, check: null };
+    };
+    if (tenantId === INSTALLATION_CHAIN) {
+      const row = await findActorKey(tx, tenantId, keyId);
+      if (row?.wrappedKey && row.masterKeyVersion !== null) {
+        const key = keyring.unwrap(
+          row.wrappedKey,
+          row.masterKeyVersion,
+          actorKeyContext(tenantId, keyId),
+        );
+        return remember(key, { table: 'audit_actor_keys', keyId, wrapped: row.wrappedKey });
+      }
+    } else {
+      const state = await subjectKeys.get(tx, tenantId, keyId);
+      if (state.state === 'live')
+        return remember(state.key, { table: 'subject_keys', keyId, wrapped: state.wrapped });
+      if (state.state === 'destroyed') return null;
+    }
+    const created = await sealingKey(tx, tenantId, keyId, true);
+    return created && { key: created, check: null };
+  }
+
   async function append(tx: Db, event: AuditEventInput): Promise<ChainEntry> {
     const parsed = auditBaseSchema.safeParse(event);
     if (!parsed.success) {
@@ -184,26 +265,30 @@ export function createAuditService(deps: AuditServiceDeps) {
       throw new Error(`invalid ${input.action} audit payload`, { cause: error });
     }
     const id = newId('auditEvent');
+    const tenantId = input.tenantId;
     const personal: Record<string, unknown> = { ...split.personal };
     if (input.ip) personal.ip = input.ip;
     if (input.userAgent) personal.userAgent = input.userAgent;
-    let sealed: string | null = null;
-    let sealedKey: string | null = null;
-    if (Object.keys(personal).length > 0) {
-      sealedKey = input.subjectId ?? `actor:${input.actor.id}`;
-      const key = await sealingKey(tx, input.tenantId, sealedKey, true);
+    const sealedKey =
+      Object.keys(personal).length > 0 ? (input.subjectId ?? `actor:${input.actor.id}`) : null;
+    const sealPersonal = async (reuse: boolean) => {
+      const found = sealedKey ? await keyForAppend(tx, tenantId, sealedKey, reuse) : null;
       // A subject already erased: their personal data is not written at all.
-      if (key)
-        sealed = seal(key, canonicalJson(personal), sealAad(input.tenantId, id)).toString('base64');
-    }
+      if (!found) return { sealed: null, check: null };
+      return {
+        sealed: seal(found.key, canonicalJson(personal), sealAad(tenantId, id)).toString('base64'),
+        check: found.check,
+      };
+    };
+    let sealing = await sealPersonal(true);
 
-    const tenantId = input.tenantId;
-    const build = (prev: { seq: number; hash: string }): ChainEntry => {
+    const build = (prev: LaneHead): HashedEntry & { prevHash: string; hash: string } => {
       const body = {
         tenantId,
+        lane: prev.lane,
         seq: prev.seq + 1,
         id,
-        // Taken after the predecessor was built, so `at` grows with seq (prune cuts by time).
+        // Taken when the entry is built on its predecessor: along a lane `at` rarely goes back.
         at: now().toISOString(),
         actorType: input.actor.type,
         actorId: input.actor.id,
@@ -214,64 +299,82 @@ export function createAuditService(deps: AuditServiceDeps) {
         outcome: input.outcome,
         requestId: input.requestId ?? null,
         payload: split.plain,
-        sealed,
+        sealed: sealing.sealed,
         sealedKey,
       };
-      const entry: ChainEntry = { ...body, prevHash: prev.hash, hash: chainHash(prev.hash, body) };
-      rememberHead(tenantId, entry);
-      return entry;
+      return { ...body, prevHash: prev.hash, hash: chainHash(prev.hash, body) };
     };
-    const write = (entry: ChainEntry) =>
-      appendAtHead(tx, entry, signHead({ tenantId, seq: entry.seq, hash: entry.hash }));
-    // One statement locks the head, checks it is where this process last left
-    // it, and writes. Appends of one tenant in this process take turns until
-    // their statement returns, so each builds on its predecessor's entry and
-    // reaches the lock after it. A wrong guess (another process wrote, a
-    // transaction rolled back) writes nothing and returns the real head, now
-    // locked by this transaction: the second try cannot miss.
-    const turn = await takeTurn(tx, tenantId);
-    let entry: ChainEntry;
-    try {
-      let head = lastHead.get(tenantId) ?? (await findHead(tx, tenantId)) ?? GENESIS;
-      for (let attempt = 0; ; attempt += 1) {
-        entry = build(head);
-        const result = await write(entry);
-        if (result.written) break;
-        if (attempt === 2) throw new Error('audit chain head moved while locked');
-        if (result.head) {
-          head = result.head;
-        } else {
-          await createHeadIfMissing(tx, {
+
+    let lanes = tenantLanes.get(tenantId);
+    if (!lanes?.ready) lanes = await openLanes(tx, tenantId);
+    // A transaction that holds a lane appends there again (its own last entry
+    // is the head): it never waits for another lane while holding one.
+    let head = heldLanes.get(tx)?.get(tenantId);
+    if (!head) {
+      const lane = lanes.next;
+      lanes.next = (lane + 1) % AUDIT_LANES;
+      head = lanes.heads.get(lane) ?? { lane, seq: 0, hash: GENESIS_HASH };
+    }
+    for (let attempt = 0; ; attempt += 1) {
+      const entry = build(head);
+      const result = await appendAtHead(
+        tx,
+        entry,
+        {
+          lanes: AUDIT_LANES,
+          signature: signHead({
             tenantId,
-            seq: 0,
-            hash: GENESIS_HASH,
-            signature: signHead({ tenantId, seq: 0, hash: GENESIS_HASH }).toString('base64'),
-          });
-          head = GENESIS;
+            lane: entry.lane,
+            lanes: AUDIT_LANES,
+            seq: entry.seq,
+            hash: entry.hash,
+          }),
+        },
+        sealing.check,
+      );
+      if (result.written) {
+        const moved = { lane: entry.lane, seq: entry.seq, hash: entry.hash };
+        lanes.heads.set(entry.lane, moved);
+        hold(tx, tenantId, moved);
+        if (entry.seq % checkpointEvery === 0) {
+          const heads = await findHeads(tx, tenantId);
+          await insertCheckpoint(tx, makeCheckpoint(tenantId, heads, 'interval'));
+        }
+        return { ...entry, position: result.position };
+      }
+      if (attempt === 4) throw new Error('audit lane head moved while locked');
+      // The key reused is no longer the one stored: read it (or its erasure) now.
+      if (result.keyStale) sealing = await sealPersonal(false);
+      if (result.head) {
+        // This transaction now holds that lane: the next try builds on its real head.
+        head = result.head;
+      } else {
+        // Every lane is held by other transactions, and this one holds none
+        // of this tenant (a lane it holds is never refused to it), so waiting
+        // cannot close a cycle: wait for the lane whose turn it was. No such
+        // lane: its head was never committed (created by a transaction that
+        // rolled back), so create it.
+        const waited = await lockLane(tx, tenantId, head.lane);
+        if (waited) head = waited;
+        else {
+          lanes = await openLanes(tx, tenantId);
+          head = lanes.heads.get(head.lane) ?? head;
         }
       }
-      holdsHead.add(tx);
-    } finally {
-      turn();
     }
-    if (entry.seq % checkpointEvery === 0)
-      await insertCheckpoint(tx, makeCheckpoint(entry.tenantId, entry.seq, entry.hash, 'interval'));
-    return entry;
   }
 
   function makeCheckpoint(
     tenantId: string,
-    seq: number,
-    hash: string,
+    heads: LaneHead[],
     kind: CheckpointKind,
-  ): ChainCheckpoint {
+  ): ChainCheckpoint & { heads: LaneHead[] } {
     const unsigned = {
       tenantId,
-      seq,
       id: newId('auditCheckpoint'),
       kind,
-      hash,
       at: now().toISOString(),
+      heads: heads.map((h) => ({ lane: h.lane, seq: h.seq, hash: h.hash })),
     };
     return { ...unsigned, signature: keyring.sign(checkpointBytes(unsigned)).toString('base64') };
   }
@@ -290,62 +393,63 @@ export function createAuditService(deps: AuditServiceDeps) {
     await tx.transaction().execute((inner) => append(inner, event));
   }
 
-  /** A signed checkpoint at the chain's current head; for the scheduler. Null for an empty chain. */
+  /**
+   * A signed checkpoint of every lane's head as committed; for the scheduler.
+   * Null for an empty log; the last one when no lane has moved since.
+   */
   async function checkpoint(tenantId: string): Promise<ChainCheckpoint | null> {
-    return db.transaction().execute(async (tx) => {
-      const head = await lockHead(tx, tenantId);
-      if (!head || head.seq === 0) return null;
-      const existing = await findCheckpoint(tx, tenantId, head.seq, 'on_demand');
-      if (existing) return existing;
-      const made = makeCheckpoint(tenantId, head.seq, head.hash, 'on_demand');
-      await insertCheckpoint(tx, made);
-      return made;
-    });
+    // One statement: a consistent view of the committed heads, no lock needed.
+    const heads = await findHeads(db, tenantId);
+    if (heads.every((h) => h.seq === 0)) return null;
+    const last = await latestCheckpoint(db, tenantId, 'on_demand');
+    const key = (list: LaneHead[]) => list.map((h) => `${h.lane}:${h.seq}:${h.hash}`).join(',');
+    if (last && key(checkpointHeads(last)) === key(heads)) return last;
+    const made = makeCheckpoint(tenantId, heads, 'on_demand');
+    await insertCheckpoint(db, made);
+    return made;
   }
 
   /**
-   * Reads the head first and everything up to it after, so appends made while
-   * verifying do not look like a broken chain.
+   * The log in position order as far as the signed heads read before it reach
+   * (checkpoints are read before the heads), so appends made while verifying
+   * or exporting do not look like a broken chain. An entry of a lane that had
+   * no head then is left out only if the lane's head exists now (the lane was
+   * created meanwhile); a head that is missing for good is the verifier's to
+   * report, with the lane's entries.
    */
-  async function* chainUpToHead(
-    tenantId: string,
-    head: ChainHead | undefined,
-  ): AsyncGenerator<ChainEntry> {
+  async function* logUpToHeads(tenantId: string, heads: ChainHead[]): AsyncGenerator<ChainEntry> {
+    const byLane = new Map(heads.map((h) => [h.lane, h]));
+    // The lane count the heads sign: all those lanes' heads must be there.
+    const lanesSigned = Math.max(0, ...heads.map((h) => h.lanes ?? 1));
+    const createdSince = new Map<number, boolean>();
     let after = 0;
     for (;;) {
       const page = await chainPage(db, tenantId, after, PAGE);
       for (const entry of page) {
-        if (head && entry.seq > head.seq) return;
+        const head = byLane.get(entry.lane);
+        if (head && entry.seq > head.seq) continue;
+        if (!head && entry.lane >= lanesSigned) {
+          let created = createdSince.get(entry.lane);
+          if (created === undefined) {
+            created = (await findLaneHead(db, tenantId, entry.lane)) !== undefined;
+            createdSince.set(entry.lane, created);
+          }
+          if (created) continue;
+        }
         yield entry;
       }
       const last = page.at(-1);
       if (page.length < PAGE || !last) return;
-      after = last.seq;
+      after = last.position;
     }
   }
 
   async function verify(tenantId: string): Promise<VerifyResult> {
-    const head = await findHead(db, tenantId);
-    const checkpoints = (await listCheckpoints(db, tenantId)).filter(
-      (c) => !head || c.seq <= head.seq,
-    );
+    const checkpoints = await listCheckpoints(db, tenantId);
+    const heads = await findHeads(db, tenantId);
     const verifier = createChainVerifier({ tenantId, publicKey: keyring.publicKey, checkpoints });
-    let entries = 0;
-    for await (const entry of chainUpToHead(tenantId, head)) {
-      verifier.entry(entry);
-      entries += 1;
-    }
-    const result = verifier.finish(head ?? null);
-    if (!head && entries > 0) {
-      const problem = { seq: result.lastSeq ?? 1, reason: 'the signed chain head is missing' };
-      return {
-        ...result,
-        ok: false,
-        problems: [...result.problems, problem],
-        firstBad: result.firstBad ?? problem,
-      };
-    }
-    return result;
+    for await (const entry of logUpToHeads(tenantId, heads)) verifier.entry(entry);
+    return verifier.finish(heads);
   }
 
   /** Opens the sealed part of entries, caching each key for one call. */
@@ -391,12 +495,15 @@ export function createAuditService(deps: AuditServiceDeps) {
     filter: AuditFilter,
     page: { cursor?: string | undefined; limit: number },
   ) {
-    const beforeSeq = decodeCursor(page.cursor);
-    const entries = await searchEvents(db, tenantId, filter, { beforeSeq, limit: page.limit + 1 });
+    const beforePosition = decodeCursor(page.cursor);
+    const entries = await searchEvents(db, tenantId, filter, {
+      beforePosition,
+      limit: page.limit + 1,
+    });
     const more = entries.length > page.limit;
     const items = await withPersonal(entries.slice(0, page.limit));
     const last = items.at(-1);
-    return { items, nextCursor: more && last ? encodeCursor(last.seq) : null };
+    return { items, nextCursor: more && last ? encodeCursor(last.position) : null };
   }
 
   /** Login attempts, newest first, each with outcome, time, IP and user agent. */
@@ -419,7 +526,7 @@ export function createAuditService(deps: AuditServiceDeps) {
     return {
       items: items.map((e) => ({
         id: e.id,
-        seq: e.seq,
+        position: e.position,
         at: e.at,
         account: e.actorId,
         accountType: e.actorType,
@@ -448,9 +555,9 @@ export function createAuditService(deps: AuditServiceDeps) {
       categories: string[] | null;
       outcome: string;
     }[] = [];
-    let beforeSeq: number | undefined;
+    let beforePosition: number | undefined;
     for (;;) {
-      const page = await searchEvents(db, tenantId, { subjectId }, { beforeSeq, limit: PAGE });
+      const page = await searchEvents(db, tenantId, { subjectId }, { beforePosition, limit: PAGE });
       for (const e of page)
         out.push({
           at: e.at,
@@ -462,28 +569,27 @@ export function createAuditService(deps: AuditServiceDeps) {
         });
       const last = page.at(-1);
       if (page.length < PAGE || !last) break;
-      beforeSeq = last.seq;
+      beforePosition = last.position;
     }
     return out.reverse();
   }
 
   /**
-   * The full chain as JSON Lines, verifiable offline: a header, the signed
-   * checkpoints, every entry (with its opened personal data beside it, outside
-   * what the hash covers), and the signed head last.
+   * The full log as JSON Lines, verifiable offline: a header, the signed
+   * checkpoints, every entry in position order (with its opened personal data
+   * beside it, outside what the hash covers), and the signed head of every
+   * lane last.
    */
   async function* exportJsonl(tenantId: string): AsyncGenerator<string> {
-    const head = await findHead(db, tenantId);
-    const checkpoints = (await listCheckpoints(db, tenantId)).filter(
-      (c) => !head || c.seq <= head.seq,
-    );
-    yield `${JSON.stringify({ type: 'header', format: 'avow.audit.export', version: 1, tenantId, exportedAt: now().toISOString(), algorithm: 'sha256-chain/ed25519' })}\n`;
+    const checkpoints = await listCheckpoints(db, tenantId);
+    const heads = await findHeads(db, tenantId);
+    yield `${JSON.stringify({ type: 'header', format: 'avow.audit.export', version: 2, tenantId, exportedAt: now().toISOString(), algorithm: 'sha256-chain/ed25519', lanes: heads.length })}\n`;
     for (const c of checkpoints) yield `${JSON.stringify({ type: 'checkpoint', ...c })}\n`;
     const openOne = opener(db);
-    for await (const entry of chainUpToHead(tenantId, head)) {
+    for await (const entry of logUpToHeads(tenantId, heads)) {
       yield `${JSON.stringify({ type: 'entry', ...entry, personal: await openOne(entry) })}\n`;
     }
-    if (head) yield `${JSON.stringify({ type: 'head', ...head })}\n`;
+    for (const head of heads) yield `${JSON.stringify({ type: 'head', ...head })}\n`;
   }
 
   /** Entries matching a filter, oldest first, opened; for CSV. */
@@ -492,15 +598,15 @@ export function createAuditService(deps: AuditServiceDeps) {
     filter: AuditFilter,
   ): AsyncGenerator<AuditEntryView> {
     const openOne = opener(db);
-    let beforeSeq: number | undefined;
+    let beforePosition: number | undefined;
     const pages: ChainEntry[][] = [];
-    // Newest-first pages collected by seq, then emitted oldest first page by page.
+    // Newest-first pages collected by position, then emitted oldest first page by page.
     for (;;) {
-      const page = await searchEvents(db, tenantId, filter, { beforeSeq, limit: PAGE });
+      const page = await searchEvents(db, tenantId, filter, { beforePosition, limit: PAGE });
       if (page.length > 0) pages.push(page.map((e) => ({ ...e })));
       const last = page.at(-1);
       if (page.length < PAGE || !last) break;
-      beforeSeq = last.seq;
+      beforePosition = last.position;
     }
     for (const page of pages.reverse()) {
       for (const entry of page.reverse()) yield { ...entry, personal: await openOne(entry) };
@@ -508,41 +614,59 @@ export function createAuditService(deps: AuditServiceDeps) {
   }
 
   /**
-   * Removes entries older than the retention while the chain stays verifiable:
-   * a signed `prune` checkpoint at the last removed entry anchors the new start,
-   * and the prune itself is the next entry of the chain.
+   * Removes entries older than the retention while every lane stays
+   * verifiable: each lane is cut before its first entry at or after the
+   * cutoff, a signed `prune` checkpoint names where every lane now starts (the
+   * hash its first remaining entry continues from), and the prune itself is
+   * the next entry of the log. The lanes are held meanwhile, so no append
+   * lands between reading the cut and making it.
    */
   async function prune(
     tenantId: string,
     olderThan: Date | string,
-  ): Promise<{ removed: number; throughSeq: number | null; cutoff: string }> {
+  ): Promise<{ removed: number; through: { lane: number; seq: number }[]; cutoff: string }> {
     const cutoff = typeof olderThan === 'string' ? subtractDuration(now(), olderThan) : olderThan;
+    const nothing = { removed: 0, through: [], cutoff: cutoff.toISOString() };
     return db.transaction().execute(async (tx) => {
-      const head = await lockHead(tx, tenantId);
-      if (!head || head.seq === 0)
-        return { removed: 0, throughSeq: null, cutoff: cutoff.toISOString() };
-      // Never remove an entry newer than the cutoff: stop before the first one.
-      const firstKept = await tx
-        .selectFrom('auditEvents')
-        .select('seq')
-        .where('tenantId', '=', tenantId)
-        .where('at', '>=', cutoff)
-        .orderBy('seq')
-        .limit(1)
-        .executeTakeFirst();
-      const through = firstKept ? Number(firstKept.seq) - 1 : head.seq;
-      const last = through > 0 ? await entryAt(tx, tenantId, through) : undefined;
-      if (!last) return { removed: 0, throughSeq: null, cutoff: cutoff.toISOString() };
-      await insertCheckpoint(tx, makeCheckpoint(tenantId, through, last.hash, 'prune'));
-      const removed = await pruneThrough(tx, tenantId, through);
+      const heads = await lockAllLanes(tx, tenantId);
+      const [lane0] = heads;
+      if (!lane0 || heads.every((h) => h.seq === 0)) return nothing;
+      hold(tx, tenantId, lane0);
+      const starts = new Map((await laneStarts(tx, tenantId, cutoff)).map((s) => [s.lane, s]));
+      const anchors: LaneHead[] = [];
+      const cut: { lane: number; seq: number }[] = [];
+      for (const head of heads) {
+        const start = starts.get(head.lane);
+        if (!start?.first) {
+          // No entries: unused, or pruned whole before; it stays where its head is.
+          anchors.push(head);
+          continue;
+        }
+        // Never remove an entry newer than the cutoff: stop before the first one.
+        const end = start.firstKept
+          ? { seq: start.firstKept.seq - 1, hash: start.firstKept.prevHash }
+          : { seq: head.seq, hash: head.hash };
+        if (end.seq >= start.first.seq) {
+          anchors.push({ lane: head.lane, ...end });
+          cut.push({ lane: head.lane, seq: end.seq });
+        } else {
+          anchors.push({ lane: head.lane, seq: start.first.seq - 1, hash: start.first.prevHash });
+        }
+      }
+      if (cut.length === 0) return nothing;
+      const anchor = makeCheckpoint(tenantId, anchors, 'prune');
+      await insertCheckpoint(tx, anchor);
+      const through = Array.from({ length: Math.max(...heads.map((h) => h.lane)) + 1 }, () => 0);
+      for (const a of anchors) through[a.lane] = a.seq;
+      const removed = await pruneThrough(tx, tenantId, through, anchor.id);
       await append(tx, {
         tenantId,
         actor: { type: 'system', id: 'retention' },
         action: 'audit.pruned',
         outcome: 'success',
-        payload: { before: cutoff.toISOString(), throughSequence: through, removed },
+        payload: { before: cutoff.toISOString(), removed, checkpointId: anchor.id, through: cut },
       });
-      return { removed, throughSeq: through, cutoff: cutoff.toISOString() };
+      return { removed, through: cut, cutoff: cutoff.toISOString() };
     });
   }
 
@@ -637,22 +761,22 @@ export function createAuditService(deps: AuditServiceDeps) {
 
 export type AuditService = ReturnType<typeof createAuditService>;
 
-export function encodeCursor(seq: number): string {
-  return Buffer.from(`s${seq}`, 'utf8').toString('base64url');
+export function encodeCursor(position: number): string {
+  return Buffer.from(`p${position}`, 'utf8').toString('base64url');
 }
 
 export function decodeCursor(cursor: string | undefined): number | undefined {
   if (cursor === undefined) return undefined;
   const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  const seq = /^s(\d{1,15})$/.exec(text)?.[1];
-  if (seq === undefined) {
+  const position = /^p(\d{1,15})$/.exec(text)?.[1];
+  if (position === undefined) {
     throw new AppError('validation_failed', 'The cursor is not one this API returned', {
       details: [
         { path: 'querystring.cursor', message: 'pass nextCursor from the previous page unchanged' },
       ],
     });
   }
-  return Number(seq);
+  return Number(position);
 }
 
 const DURATION =

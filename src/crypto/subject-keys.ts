@@ -8,7 +8,8 @@ import { type Keyring, newDataKey } from './keyring.js';
  * destroying it is erasure, in the database and in every backup of it.
  */
 export type SubjectKeyState =
-  | { state: 'live'; key: Buffer }
+  /** `wrapped`: the key as stored, so a caller can later check it is still the one stored. */
+  | { state: 'live'; key: Buffer; wrapped: Buffer }
   | { state: 'destroyed'; destroyedAt: Date }
   | { state: 'none' };
 
@@ -32,6 +33,7 @@ export function createSubjectKeys(deps: { keyring: Keyring }) {
     return {
       state: 'live',
       key: keyring.unwrap(row.wrappedKey, row.masterKeyVersion, context(tenantId, subjectId)),
+      wrapped: row.wrappedKey,
     };
   }
 

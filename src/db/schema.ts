@@ -49,7 +49,12 @@ export type SubjectKeyRow = {
 
 export type AuditEventRow = {
   tenantId: string;
+  /** The hash chain (lane) of the tenant's log this entry is in; 0 for entries from before lanes. */
+  lane: ColumnType<number, number | undefined, never>;
+  /** Sequence number within the lane. */
   seq: number;
+  /** The tenant's order across lanes (from a database sequence); not part of the hash. */
+  position: ColumnType<number, never, never>;
   id: string;
   at: Timestamp;
   actorType: string;
@@ -69,6 +74,9 @@ export type AuditEventRow = {
 
 export type AuditHeadRow = {
   tenantId: string;
+  lane: number;
+  /** The lane count signed with the head; null for a head signed before lanes (lane 0). */
+  lanes: number | null;
   seq: number;
   hash: Buffer;
   signature: Buffer;
@@ -77,10 +85,12 @@ export type AuditHeadRow = {
 
 export type AuditCheckpointRow = {
   tenantId: string;
-  seq: number;
+  /** seq and hash: a checkpoint from before lanes (lane 0); heads: every lane's head. */
+  seq: number | null;
   kind: 'interval' | 'on_demand' | 'prune';
   id: string;
-  hash: Buffer;
+  hash: Buffer | null;
+  heads: Json<{ lane: number; seq: number; hash: string }[] | null>;
   at: Timestamp;
   signature: Buffer;
 };

@@ -84,7 +84,12 @@ export function createServices(options: AvowOptions) {
     },
     options.logger,
   );
-  const audit = createAuditService({ db, keyring, subjectKeys });
+  const audit = createAuditService({
+    db,
+    keyring,
+    subjectKeys,
+    writes: options.database.writes,
+  });
   const tenants = createTenantService({ db, audit });
   const register = createRegisterService({
     db,

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { VerifyResult } from '../../src/audit/audit-chain.js';
+import { AUDIT_LANES, type VerifyResult } from '../../src/audit/audit-chain.js';
+import type { AuditEventInput } from '../../src/audit/audit-events.js';
 import { verifyExportFile } from '../../src/audit/audit-offline.js';
 import { type AuditService, createAuditService } from '../../src/audit/audit-service.js';
 import { runCli } from '../../src/cli/main.js';
@@ -12,7 +13,8 @@ import { startTestAvow, type TestAvow } from '../support/avow.js';
 
 /**
  * Tamper evidence, tried the way an attacker with database access would: edit,
- * delete, reorder, cut, forge. Every one must be found and located.
+ * delete, reorder, cut, forge. Every one must be found and located, in any
+ * lane of a tenant's log.
  */
 let avow: TestAvow;
 let db: Db;
@@ -22,7 +24,7 @@ const dir = mkdtempSync(path.join(tmpdir(), 'avow-audit-'));
 beforeAll(async () => {
   avow = await startTestAvow();
   db = avow.database.db;
-  // Checkpoints every 4 entries so the short chains here have several.
+  // Checkpoints every 4 entries of a lane so the short lanes here have some.
   audit = createAuditService({
     db,
     keyring: avow.services.keyring,
@@ -34,34 +36,55 @@ afterAll(async () => {
   await avow?.close();
 });
 
-/** A tenant with `count` events about one subject, from an IP. */
-async function chainOf(count: number): Promise<{ tenantId: string; ids: string[] }> {
+type Row = { id: string; lane: number; seq: number; position: number; action: string };
+
+const read = (tenantId: string, i: number): AuditEventInput => ({
+  tenantId,
+  actor: { type: 'api_key', id: 'key_reader' },
+  action: 'subject.read',
+  subjectId: 'sub_alice',
+  categories: ['user.contact.email'],
+  purpose: 'support',
+  outcome: 'success',
+  ip: '203.0.113.7',
+  userAgent: 'Mozilla/5.0 test',
+  payload: { count: i },
+});
+
+/** The tenant's entries in log order. */
+async function rowsOf(tenantId: string): Promise<Row[]> {
+  const rows = await db
+    .selectFrom('auditEvents')
+    .select(['id', 'lane', 'seq', 'position', 'action'])
+    .where('tenantId', '=', tenantId)
+    .orderBy('position')
+    .execute();
+  return rows.map((r) => ({
+    ...r,
+    lane: Number(r.lane),
+    seq: Number(r.seq),
+    position: Number(r.position),
+  }));
+}
+
+/** A tenant with `count` events (tenant.created first), each in its own transaction. */
+async function chainOf(count: number): Promise<{ tenantId: string; rows: Row[] }> {
   const tenant = await avow.services.tenants.create({
     name: 'Chain',
     role: 'controller',
     region: 'eu',
   });
-  for (let i = 0; i < count - 1; i += 1) {
-    await audit.record(db, {
-      tenantId: tenant.id,
-      actor: { type: 'api_key', id: 'key_reader' },
-      action: 'subject.read',
-      subjectId: 'sub_alice',
-      categories: ['user.contact.email'],
-      purpose: 'support',
-      outcome: 'success',
-      ip: '203.0.113.7',
-      userAgent: 'Mozilla/5.0 test',
-      payload: { count: i },
-    });
-  }
-  const rows = await db
-    .selectFrom('auditEvents')
-    .select(['id'])
-    .where('tenantId', '=', tenant.id)
-    .orderBy('seq')
-    .execute();
-  return { tenantId: tenant.id, ids: rows.map((r) => r.id) };
+  for (let i = 0; i < count - 1; i += 1) await audit.record(db, read(tenant.id, i));
+  return { tenantId: tenant.id, rows: await rowsOf(tenant.id) };
+}
+
+/** `count` events in one transaction: they share its lane, one after the other. */
+async function inOneTransaction(tenantId: string, count: number): Promise<Row[]> {
+  await db.transaction().execute(async (tx) => {
+    for (let i = 0; i < count; i += 1) await audit.record(tx, read(tenantId, 100 + i));
+  });
+  const rows = await rowsOf(tenantId);
+  return rows.slice(-count);
 }
 
 /** Tampering as a database owner would: with the append-only trigger switched off. */
@@ -80,87 +103,194 @@ async function tamper(statements: ReturnType<typeof sql>[]): Promise<void> {
 }
 
 describe('audit chain', () => {
-  it('verifies an untouched chain, with interval checkpoints, and the tenant.created event first', async () => {
-    const { tenantId, ids } = await chainOf(9);
+  it('verifies an untouched log spread over lanes, with tenant.created first', async () => {
+    const { tenantId, rows } = await chainOf(9);
     const result = await audit.verify(tenantId);
-    expect(result).toMatchObject({ ok: true, entries: 9, firstSeq: 1, lastSeq: 9, firstBad: null });
-    expect(result.checkpoints).toBe(2);
-    const first = await db
-      .selectFrom('auditEvents')
-      .select(['action', 'id'])
+    expect(result).toMatchObject({
+      ok: true,
+      entries: 9,
+      lanes: AUDIT_LANES,
+      firstPosition: rows[0]?.position,
+      lastPosition: rows[8]?.position,
+      firstBad: null,
+    });
+    expect(rows[0]?.action).toBe('tenant.created');
+    // Appends of one process take the lanes in turn.
+    expect(new Set(rows.map((r) => r.lane)).size).toBeGreaterThan(1);
+    const heads = await db
+      .selectFrom('auditHeads')
+      .select('lane')
       .where('tenantId', '=', tenantId)
-      .where('seq', '=', 1)
-      .executeTakeFirstOrThrow();
-    expect(first).toEqual({ action: 'tenant.created', id: ids[0] });
+      .execute();
+    expect(heads).toHaveLength(AUDIT_LANES);
+  });
+
+  it('keeps the appends of one transaction in one lane, in order, with interval checkpoints', async () => {
+    const { tenantId } = await chainOf(1);
+    const rows = await inOneTransaction(tenantId, 7);
+    const [first] = rows;
+    expect(rows.map((r) => r.lane)).toEqual(rows.map(() => first?.lane));
+    expect(rows.map((r) => r.seq)).toEqual(rows.map((_, i) => (first?.seq ?? 0) + i));
+    const result = await audit.verify(tenantId);
+    expect(result).toMatchObject({ ok: true, entries: 8 });
+    // Seven seqs in a row pass a multiple of 4 at least once.
+    expect(result.checkpoints).toBeGreaterThanOrEqual(1);
   });
 
   it('stores IP and user agent sealed, never in clear', async () => {
-    const { tenantId } = await chainOf(2);
+    const { tenantId, rows } = await chainOf(2);
     const row = await sql<{
       text: string;
-    }>`select encode(sealed, 'escape') || payload::text as text from audit_events where tenant_id = ${tenantId} and seq = 2`.execute(
+    }>`select encode(sealed, 'escape') || payload::text as text from audit_events where tenant_id = ${tenantId} and id = ${rows[1]?.id}`.execute(
       db,
     );
     expect(row.rows[0]?.text).not.toContain('203.0.113.7');
     expect(row.rows[0]?.text).not.toContain('Mozilla');
   });
 
-  it('locates a changed field', async () => {
-    const { tenantId, ids } = await chainOf(6);
+  it('locates a changed field in any lane', async () => {
+    const { tenantId, rows } = await chainOf(6);
+    const target = rows.slice(2).find((r) => r.lane !== 0) as Row;
     await tamper([
-      sql`update audit_events set purpose = 'marketing' where tenant_id = ${tenantId} and seq = 3`,
+      sql`update audit_events set purpose = 'marketing' where tenant_id = ${tenantId} and id = ${target.id}`,
     ]);
     const result = await audit.verify(tenantId);
     expect(result.ok).toBe(false);
-    expect(result.firstBad).toMatchObject({ seq: 3, entryId: ids[2] });
+    expect(result.firstBad).toMatchObject({
+      lane: target.lane,
+      seq: target.seq,
+      entryId: target.id,
+      reason: expect.stringMatching(/altered/),
+    });
   });
 
-  it('locates a deleted row', async () => {
-    const { tenantId } = await chainOf(6);
-    await tamper([sql`delete from audit_events where tenant_id = ${tenantId} and seq = 3`]);
-    const result = await audit.verify(tenantId);
-    expect(result.ok).toBe(false);
-    expect(result.firstBad?.seq).toBe(3);
-    expect(result.firstBad?.reason).toMatch(/missing/);
-  });
-
-  it('locates reordered rows', async () => {
-    const { tenantId } = await chainOf(6);
+  it('locates a row deleted from the middle of a lane', async () => {
+    const { tenantId } = await chainOf(2);
+    const [, middle] = await inOneTransaction(tenantId, 3);
+    await audit.record(db, read(tenantId, 9));
     await tamper([
-      sql`update audit_events set seq = -1 where tenant_id = ${tenantId} and seq = 2`,
-      sql`update audit_events set seq = 2 where tenant_id = ${tenantId} and seq = 4`,
-      sql`update audit_events set seq = 4 where tenant_id = ${tenantId} and seq = -1`,
+      sql`delete from audit_events where tenant_id = ${tenantId} and id = ${middle?.id}`,
     ]);
     const result = await audit.verify(tenantId);
     expect(result.ok).toBe(false);
-    expect(result.firstBad?.seq).toBe(2);
+    expect(result.firstBad).toMatchObject({
+      lane: middle?.lane,
+      seq: middle?.seq,
+      reason: expect.stringMatching(/missing/),
+    });
   });
 
-  it('locates a cut tail, also when the head is rewound to match', async () => {
-    const { tenantId } = await chainOf(7);
-    await tamper([sql`delete from audit_events where tenant_id = ${tenantId} and seq >= 6`]);
+  it('locates rows reordered within a lane, by seq or by position', async () => {
+    const { tenantId } = await chainOf(1);
+    const [a, , c] = await inOneTransaction(tenantId, 3);
+    const setSeq = (id: string | undefined, seq: number) =>
+      sql`update audit_events set seq = ${seq}::bigint where tenant_id = ${tenantId} and id = ${id}::text`;
+    await tamper([setSeq(a?.id, -1), setSeq(c?.id, a?.seq ?? 0), setSeq(a?.id, c?.seq ?? 0)]);
+    const bySeq = await audit.verify(tenantId);
+    expect(bySeq.ok).toBe(false);
+    expect(bySeq.firstBad?.lane).toBe(a?.lane);
+
+    const other = await chainOf(1);
+    const [x, , z] = await inOneTransaction(other.tenantId, 3);
+    // Positions are not hashed, but they must rise along the lane.
+    const setPosition = (id: string | undefined, position: number) =>
+      sql`update audit_events set position = ${position}::bigint where tenant_id = ${other.tenantId} and id = ${id}::text`;
+    await tamper([
+      setPosition(x?.id, -1),
+      setPosition(z?.id, x?.position ?? 0),
+      setPosition(x?.id, z?.position ?? 0),
+    ]);
+    const byPosition = await audit.verify(other.tenantId);
+    expect(byPosition.ok).toBe(false);
+    expect(byPosition.firstBad?.lane).toBe(x?.lane);
+  });
+
+  it('locates a cut tail in any lane, also when the head is rewound to match', async () => {
+    const { tenantId } = await chainOf(2);
+    const rows = await inOneTransaction(tenantId, 3);
+    const last = rows[2] as Row;
+    const before = rows[1] as Row;
+    await tamper([sql`delete from audit_events where tenant_id = ${tenantId} and id = ${last.id}`]);
     const cut = await audit.verify(tenantId);
     expect(cut.ok).toBe(false);
-    expect(cut.firstBad?.seq).toBe(6);
-
-    await sql`update audit_heads set seq = 5, hash = (select hash from audit_events where tenant_id = ${tenantId} and seq = 5) where tenant_id = ${tenantId}`.execute(
-      db,
+    // Found by the lane's signed head (and by an interval checkpoint when one covers the entry).
+    expect(cut.firstBad).toMatchObject({
+      lane: last.lane,
+      seq: last.seq,
+      reason: expect.stringMatching(/missing/),
+    });
+    expect(cut.problems).toContainEqual(
+      expect.objectContaining({ lane: last.lane, reason: expect.stringMatching(/tail cut/) }),
     );
+
+    await sql`update audit_heads set seq = ${before.seq}, hash = (select hash from audit_events where tenant_id = ${tenantId} and id = ${before.id})
+      where tenant_id = ${tenantId} and lane = ${last.lane}`.execute(db);
     const rewound = await audit.verify(tenantId);
     expect(rewound.ok).toBe(false);
-    expect(rewound.firstBad?.seq).toBe(6);
+    expect(rewound.firstBad).toMatchObject({
+      lane: last.lane,
+      seq: last.seq,
+      reason: expect.stringMatching(/does not verify/),
+    });
   });
 
-  it('locates a forged checkpoint signature', async () => {
+  it('finds a lane deleted whole, head and all', async () => {
+    const { tenantId, rows } = await chainOf(4);
+    const lane = (rows.find((r) => r.lane !== 0) as Row).lane;
+    await tamper([sql`delete from audit_events where tenant_id = ${tenantId} and lane = ${lane}`]);
+    await sql`delete from audit_heads where tenant_id = ${tenantId} and lane = ${lane}`.execute(db);
+    const result = await audit.verify(tenantId);
+    expect(result.ok).toBe(false);
+    expect(result.problems).toContainEqual(
+      expect.objectContaining({
+        lane,
+        reason: expect.stringMatching(/head of lane .* is missing/),
+      }),
+    );
+  });
+
+  it('finds entries whose heads were all deleted', async () => {
+    const { tenantId, rows } = await chainOf(3);
+    await sql`delete from audit_heads where tenant_id = ${tenantId}`.execute(db);
+    const result = await audit.verify(tenantId);
+    expect(result).toMatchObject({ ok: false, entries: 3 });
+    for (const lane of new Set(rows.map((r) => r.lane)))
+      expect(result.problems).toContainEqual(
+        expect.objectContaining({
+          lane,
+          reason: expect.stringMatching(/head of lane .* is missing/),
+        }),
+      );
+  });
+
+  it('locates a forged checkpoint signature, and a checkpoint that names a cut entry', async () => {
     const { tenantId } = await chainOf(3);
     const made = await audit.checkpoint(tenantId);
-    expect(made?.seq).toBe(3);
+    expect(made && 'heads' in made && made.heads).toHaveLength(AUDIT_LANES);
+    // Nothing moved: the same checkpoint again.
+    expect((await audit.checkpoint(tenantId))?.id).toBe(made?.id);
     await tamper([
-      sql`update audit_checkpoints set signature = decode(repeat('ab', 64), 'hex') where tenant_id = ${tenantId} and seq = 3`,
+      sql`update audit_checkpoints set signature = decode(repeat('ab', 64), 'hex') where tenant_id = ${tenantId} and id = ${made?.id}`,
     ]);
     const result = await audit.verify(tenantId);
     expect(result.ok).toBe(false);
-    expect(result.firstBad).toMatchObject({ seq: 3, checkpointId: made?.id });
+    expect(result.firstBad).toMatchObject({ checkpointId: made?.id });
+
+    const other = await chainOf(3);
+    const checkpoint = await audit.checkpoint(other.tenantId);
+    const last = other.rows[2] as Row;
+    // The lane's last entry and its head removed: the signed checkpoint still names the entry.
+    await tamper([
+      sql`delete from audit_events where tenant_id = ${other.tenantId} and id = ${last.id}`,
+    ]);
+    await sql`delete from audit_heads where tenant_id = ${other.tenantId} and lane = ${last.lane}`.execute(
+      db,
+    );
+    const found = await audit.verify(other.tenantId);
+    expect(found.ok).toBe(false);
+    expect(found.problems).toContainEqual(
+      expect.objectContaining({ lane: last.lane, checkpointId: checkpoint?.id }),
+    );
   });
 
   it('refuses UPDATE and DELETE of audit rows in the database itself', async () => {
@@ -173,7 +303,7 @@ describe('audit chain', () => {
     ).rejects.toThrow(/append-only/);
   });
 
-  it('keeps one unbroken chain under concurrent writers', async () => {
+  it('keeps every lane unbroken under concurrent writers', async () => {
     const { tenantId } = await chainOf(1);
     await Promise.all(
       Array.from({ length: 25 }, (_, i) =>
@@ -186,8 +316,17 @@ describe('audit chain', () => {
         }),
       ),
     );
+    // Concurrent transactions that each append twice, holding their lane in between.
+    await Promise.all(
+      Array.from({ length: 6 }, () =>
+        db.transaction().execute(async (tx) => {
+          await audit.record(tx, read(tenantId, 1));
+          await audit.record(tx, read(tenantId, 2));
+        }),
+      ),
+    );
     const result = await audit.verify(tenantId);
-    expect(result).toMatchObject({ ok: true, entries: 26, lastSeq: 26 });
+    expect(result).toMatchObject({ ok: true, entries: 38 });
   });
 
   it('rolls the entry back with the caller’s transaction', async () => {
@@ -205,6 +344,9 @@ describe('audit chain', () => {
       }),
     ).rejects.toThrow('the change failed');
     expect((await audit.verify(tenantId)).entries).toBe(1);
+    // The lane's head the rolled-back append would have moved is taken again.
+    for (let i = 0; i < AUDIT_LANES + 1; i += 1) await audit.record(db, read(tenantId, i));
+    expect(await audit.verify(tenantId)).toMatchObject({ ok: true, entries: AUDIT_LANES + 2 });
   });
 
   it('erases a subject’s personal data from the log without breaking the chain', async () => {
@@ -219,7 +361,8 @@ describe('audit chain', () => {
     const after = await audit.search(tenantId, { subjectId: 'sub_alice' }, { limit: 10 });
     expect(after.items).toHaveLength(2);
     expect(after.items[0]?.personal).toEqual({ state: 'erased' });
-    // Events after the erasure are still written, without the personal data.
+    // Events after the erasure are still written, without the personal data,
+    // although this process had the subject's key in hand from before.
     await audit.record(db, {
       tenantId,
       actor: { type: 'system', id: 'eraser' },
@@ -228,6 +371,13 @@ describe('audit chain', () => {
       outcome: 'success',
       ip: '203.0.113.7',
     });
+    const erased = await db
+      .selectFrom('auditEvents')
+      .select(['sealed', 'sealedKey'])
+      .where('tenantId', '=', tenantId)
+      .where('action', '=', 'subject.erased')
+      .executeTakeFirstOrThrow();
+    expect(erased).toEqual({ sealed: null, sealedKey: 'sub_alice' });
     expect((await audit.verify(tenantId)).ok).toBe(true);
     const history = await audit.accessHistory(tenantId, 'sub_alice');
     expect(history.map((h) => h.action)).toEqual([
@@ -241,30 +391,36 @@ describe('audit chain', () => {
     });
   });
 
-  it('prunes old entries and stays verifiable from a signed prune checkpoint', async () => {
+  it('prunes old entries from every lane and stays verifiable from a signed prune checkpoint', async () => {
     const { tenantId } = await chainOf(4);
+    const sameLane = await inOneTransaction(tenantId, 3);
     const cutoff = new Date(Date.now() + 1);
     await new Promise((resolve) => setTimeout(resolve, 5));
-    await audit.record(db, {
-      tenantId,
-      actor: { type: 'system', id: 't' },
-      action: 'retention.swept',
-      outcome: 'success',
-      payload: { removed: 0 },
-    });
+    await audit.record(db, read(tenantId, 50));
+    await audit.record(db, read(tenantId, 51));
     const pruned = await audit.prune(tenantId, cutoff);
-    expect(pruned).toMatchObject({ removed: 4, throughSeq: 4 });
+    expect(pruned.removed).toBe(7);
+    expect(pruned.through).toContainEqual({
+      lane: sameLane[2]?.lane,
+      seq: sameLane[2]?.seq,
+    });
+    const rows = await rowsOf(tenantId);
+    expect(rows.map((r) => r.action)).toEqual(['subject.read', 'subject.read', 'audit.pruned']);
     const result = await audit.verify(tenantId);
-    expect(result).toMatchObject({ ok: true, firstSeq: 5, lastSeq: 6 });
+    expect(result).toMatchObject({ ok: true, entries: 3, firstBad: null });
     // Deleting more from the start is not a prune: no signed prune checkpoint anchors it.
-    await tamper([sql`delete from audit_events where tenant_id = ${tenantId} and seq = 5`]);
+    const first = rows[0] as Row;
+    await tamper([
+      sql`delete from audit_events where tenant_id = ${tenantId} and id = ${first.id}`,
+    ]);
     const tampered = await audit.verify(tenantId);
     expect(tampered.ok).toBe(false);
-    expect(tampered.firstBad?.seq).toBe(5);
+    expect(tampered.firstBad?.lane).toBe(first.lane);
   });
 
   it('verifies an export offline, and the CLI names the tampered line', async () => {
     const { tenantId } = await chainOf(5);
+    await inOneTransaction(tenantId, 2);
     const exported = await fetch(`${avow.baseUrl}/v1/audit/export?format=jsonl`, {
       headers: { authorization: `Bearer ${avow.operatorToken}`, 'avow-tenant': tenantId },
     });
@@ -277,29 +433,46 @@ describe('audit chain', () => {
     writeFileSync(file, exportedText);
     writeFileSync(pem, keyReply.text);
     const ok = await verifyExportFile(file, keyReply.text);
-    // 5 entries and the export's own audit.exported entry.
-    expect(ok).toMatchObject({ ok: true, entries: 6 });
+    // 7 entries and the export's own audit.exported entry.
+    expect(ok).toMatchObject({ ok: true, entries: 8, lanes: AUDIT_LANES });
     expect(await runCli(['audit', 'verify', '--file', file, '--public-key', pem, '--json'])).toBe(
       0,
     );
 
     const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
-    const edited = lines.map((line) => {
-      const value = JSON.parse(line) as { type: string; seq?: number; purpose?: string };
-      return value.type === 'entry' && value.seq === 4
-        ? JSON.stringify({ ...value, purpose: 'sales' })
-        : line;
-    });
+    type Line = { type: string; id?: string; lane?: number; seq?: number; purpose?: string };
+    const parsed = lines.map((line) => JSON.parse(line) as Line);
+    const entries = parsed.filter((l) => l.type === 'entry');
+    const target = entries.slice(1).find((l) => l.lane !== 0) as Line;
+    const edited = parsed.map((value, i) =>
+      value.id === target.id ? JSON.stringify({ ...value, purpose: 'sales' }) : lines[i],
+    );
     const editedFile = path.join(dir, 'edited.jsonl');
     writeFileSync(editedFile, `${edited.join('\n')}\n`);
     const bad: VerifyResult = await verifyExportFile(editedFile, keyReply.text);
-    expect(bad.firstBad?.seq).toBe(4);
+    expect(bad.firstBad).toMatchObject({ lane: target.lane, seq: target.seq, entryId: target.id });
     expect(
       await runCli(['audit', 'verify', '--file', editedFile, '--public-key', pem, '--json']),
     ).toBe(1);
 
+    // The last entry of the two-entry lane cut from the file.
+    const pair = entries.filter((l) => l.lane === entries.at(-2)?.lane);
+    const cutEntry = pair.at(-1) as Line;
     const cutFile = path.join(dir, 'cut.jsonl');
-    writeFileSync(cutFile, `${lines.filter((l) => !l.includes('"seq":6,')).join('\n')}\n`);
-    expect((await verifyExportFile(cutFile, keyReply.text)).firstBad?.seq).toBe(6);
+    writeFileSync(cutFile, `${lines.filter((_, i) => parsed[i]?.id !== cutEntry.id).join('\n')}\n`);
+    expect((await verifyExportFile(cutFile, keyReply.text)).firstBad).toMatchObject({
+      lane: cutEntry.lane,
+      seq: cutEntry.seq,
+    });
+
+    // Without a lane's head line the end of that lane cannot be checked.
+    const headless = path.join(dir, 'headless.jsonl');
+    writeFileSync(
+      headless,
+      `${lines.filter((_, i) => !(parsed[i]?.type === 'head' && parsed[i]?.lane === cutEntry.lane)).join('\n')}\n`,
+    );
+    const noHead = await verifyExportFile(headless, keyReply.text);
+    expect(noHead.ok).toBe(false);
+    expect(noHead.firstBad?.reason).toMatch(/head of lane .* is missing/);
   });
 });

@@ -172,7 +172,7 @@ describe('audit over HTTP', () => {
     expect(response.status).toBe(200);
     const csv = await response.text();
     expect(csv.split('\n')[0]).toBe(
-      'seq,id,at,actorType,actorId,action,subjectId,categories,purpose,outcome,requestId,ip,userAgent,payload,hash',
+      'position,lane,seq,id,at,actorType,actorId,action,subjectId,categories,purpose,outcome,requestId,ip,userAgent,payload,hash',
     );
     expect(csv).toContain(`'=HYPERLINK`);
     expect(

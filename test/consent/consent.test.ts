@@ -276,7 +276,7 @@ describe('consent ledger over the API', () => {
       .select(['action', 'purpose', 'subjectId'])
       .where('tenantId', '=', tenantId)
       .where('action', 'like', 'consent.%')
-      .orderBy('seq')
+      .orderBy('position')
       .execute();
     expect(rows).toEqual([
       { action: 'consent.given', purpose: 'newsletter', subjectId },

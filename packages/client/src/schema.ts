@@ -327,8 +327,8 @@ export interface paths {
                                 method: string | null;
                                 /** @enum {string} */
                                 outcome: "success" | "failure";
+                                position: number;
                                 reason: string | null;
-                                seq: number;
                                 userAgent: string | null;
                             }[];
                             nextCursor: string | null;
@@ -424,7 +424,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Verify the hash chain, the signed checkpoints and the signed head; names the first bad entry */
+        /** Verify every lane’s hash chain, the signed checkpoints and the signed lane heads; names the first bad entry */
         get: {
             parameters: {
                 query?: never;
@@ -6340,6 +6340,8 @@ export interface components {
             hash: string;
             id: string;
             ip: string | null;
+            /** @description The hash chain (lane) of the log the entry is in */
+            lane: number;
             outcome: string;
             payload: {
                 [key: string]: unknown;
@@ -6352,8 +6354,11 @@ export interface components {
              * @enum {string}
              */
             personalState: "sealed" | "erased" | "none";
+            /** @description The order of events in the log (newest first sorts by it); has gaps */
+            position: number;
             purpose: string | null;
             requestId: string | null;
+            /** @description The entry’s sequence number within its lane */
             seq: number;
             subjectId: string | null;
             userAgent: string | null;
@@ -6369,6 +6374,8 @@ export interface components {
             hash: string;
             id: string;
             ip: string | null;
+            /** @description The hash chain (lane) of the log the entry is in */
+            lane: number;
             outcome: string;
             payload: {
                 [key: string]: unknown;
@@ -6381,8 +6388,11 @@ export interface components {
              * @enum {string}
              */
             personalState: "sealed" | "erased" | "none";
+            /** @description The order of events in the log (newest first sorts by it); has gaps */
+            position: number;
             purpose: string | null;
             requestId: string | null;
+            /** @description The entry’s sequence number within its lane */
             seq: number;
             subjectId: string | null;
             userAgent: string | null;
@@ -6393,17 +6403,24 @@ export interface components {
             firstBad: {
                 checkpointId?: string;
                 entryId?: string;
+                lane?: number;
+                position?: number;
                 reason: string;
-                seq: number;
+                /** @description Sequence number within the lane */
+                seq?: number;
             } | null;
-            firstSeq: number | null;
-            lastSeq: number | null;
+            firstPosition: number | null;
+            lanes: number;
+            lastPosition: number | null;
             ok: boolean;
             problems: {
                 checkpointId?: string;
                 entryId?: string;
+                lane?: number;
+                position?: number;
                 reason: string;
-                seq: number;
+                /** @description Sequence number within the lane */
+                seq?: number;
             }[];
             tenantId: string;
         };
@@ -6413,17 +6430,24 @@ export interface components {
             firstBad: {
                 checkpointId?: string;
                 entryId?: string;
+                lane?: number;
+                position?: number;
                 reason: string;
-                seq: number;
+                /** @description Sequence number within the lane */
+                seq?: number;
             } | null;
-            firstSeq: number | null;
-            lastSeq: number | null;
+            firstPosition: number | null;
+            lanes: number;
+            lastPosition: number | null;
             ok: boolean;
             problems: {
                 checkpointId?: string;
                 entryId?: string;
+                lane?: number;
+                position?: number;
                 reason: string;
-                seq: number;
+                /** @description Sequence number within the lane */
+                seq?: number;
             }[];
             tenantId: string;
         };

@@ -8,6 +8,7 @@ import * as m0006 from './0006_consent.js';
 import * as m0007 from './0007_requests.js';
 import * as m0008 from './0008_retention.js';
 import * as m0009 from './0009_retention_indexes.js';
+import * as m0010 from './0010_audit_lanes.js';
 import * as m0011 from './0011_write_notifications.js';
 
 /**
@@ -24,5 +25,6 @@ export const migrations: Record<string, Migration> = {
   '0007_requests': m0007,
   '0008_retention': m0008,
   '0009_retention_indexes': m0009,
+  '0010_audit_lanes': m0010,
   '0011_write_notifications': m0011,
 };
