@@ -77,7 +77,7 @@ export async function run(): Promise<BenchResult[]> {
         value: writes.subject.requestsPerSecond,
         baseline: { name: 'bare fastify route', value: writes.baseline.requestsPerSecond },
         ratio: writes.subject.requestsPerSecond / writes.baseline.requestsPerSecond,
-        notes: `p99 ${writes.subject.p99Ms} ms; every write commits (one PGlite connection)`,
+        notes: `p99 ${writes.subject.p99Ms} ms; every write commits (${process.env.DATABASE_URL ? 'PostgreSQL pool' : 'one PGlite connection'})`,
       },
       {
         name: 'consent: GET /v1/consent/state (current state, one indexed read)',
