@@ -13,7 +13,7 @@ export function registerApiKeyCommands(program: Command): void {
     .requiredOption('--scopes <scopes>', `comma-separated, from: ${scopes.join(', ')}`)
     .option(
       '--for-tenant <id>',
-      'bind the key to this tenant (default: the caller’s tenant, or the installation)',
+      'bind the key to this tenant (default: the caller’s tenant, else the one --tenant names, else the installation)',
     )
     .action(async (options) => {
       const created = await callApi<{ key: ApiKey; token: string }>(

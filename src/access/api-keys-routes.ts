@@ -1,8 +1,9 @@
+import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { auditContextFrom } from '../audit/audit-events.js';
 import { AppError, notFound } from '../errors/errors.js';
 import type { App } from '../http/app-types.js';
-import { principalOf } from '../http/auth.js';
+import { principalOf, TENANT_HEADER } from '../http/auth.js';
 import { authErrors, errorReply, timestamp } from '../http/schemas.js';
 import { idPattern } from '../ids/ids.js';
 import type { TenantService } from '../tenancy/tenants-service.js';
@@ -32,10 +33,16 @@ const createKey = z
       .nullable()
       .optional()
       .describe(
-        'The tenant the key acts for; omit with a tenant key (its own tenant), null for an installation key',
+        "The tenant the key acts for; omitted: the caller's tenant, or the one an installation key names in the Avow-Tenant header; null for an installation key",
       ),
   })
   .strict();
+
+/** The tenant an installation key names in the Avow-Tenant header, if any. */
+function namedTenant(request: FastifyRequest): string | null {
+  const named = request.headers[TENANT_HEADER];
+  return (Array.isArray(named) ? named[0] : named) || null;
+}
 
 export function registerApiKeyRoutes(
   app: App,
@@ -76,8 +83,12 @@ export function registerApiKeyRoutes(
     },
     async (request, reply) => {
       const caller = principalOf(request);
+      // An operator acting on a tenant (Avow-Tenant) makes that tenant's keys
+      // unless it asks for an installation key with tenantId: null.
       const tenantId =
-        request.body.tenantId === undefined ? caller.tenantId : request.body.tenantId;
+        request.body.tenantId === undefined
+          ? (caller.tenantId ?? namedTenant(request))
+          : request.body.tenantId;
       if (!canManage(caller, tenantId)) throw notFound('Tenant');
       if (tenantId !== null) await tenants.get(tenantId);
       // A key can hand on only what it holds.
@@ -108,7 +119,9 @@ export function registerApiKeyRoutes(
             .string()
             .regex(idPattern('tenant'))
             .optional()
-            .describe('Operators: whose keys; omitted, the installation keys'),
+            .describe(
+              'Operators: whose keys; omitted, the tenant named in Avow-Tenant, else the installation keys',
+            ),
           includeRevoked: z
             .enum(['true', 'false'])
             .default('false')
@@ -119,8 +132,9 @@ export function registerApiKeyRoutes(
     },
     async (request) => {
       const caller = principalOf(request);
-      const tenantId = request.query.tenantId ?? caller.tenantId;
+      const tenantId = request.query.tenantId ?? caller.tenantId ?? namedTenant(request);
       if (!canManage(caller, tenantId)) throw notFound('Tenant');
+      if (tenantId !== null && tenantId !== caller.tenantId) await tenants.get(tenantId);
       return { items: await apiKeys.list(tenantId, request.query.includeRevoked) };
     },
   );

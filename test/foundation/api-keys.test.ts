@@ -41,6 +41,32 @@ describe('API keys', () => {
     expect(listed.text).not.toContain(created.body.token.slice(-20));
   });
 
+  it('makes an operator acting on a tenant (Avow-Tenant) a key of that tenant, not of the installation', async () => {
+    const tenant = await avow.call<{ id: string }>('POST', '/v1/tenants', {
+      body: { name: 'Header Oy' },
+    });
+    const headers = { 'avow-tenant': tenant.body.id };
+    const created = await avow.call<Created>('POST', '/v1/keys', {
+      body: { name: 'app', scopes: ['admin'] },
+      headers,
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.key.tenantId).toBe(tenant.body.id);
+    const listed = await avow.call<{ items: ApiKey[] }>('GET', '/v1/keys', { headers });
+    expect(listed.body.items.map((k) => k.id)).toEqual([created.body.key.id]);
+
+    // An installation key only when asked for by name.
+    const installation = await avow.call<Created>('POST', '/v1/keys', {
+      body: { name: 'ops', scopes: ['admin'], tenantId: null },
+      headers,
+    });
+    expect(installation.body.key.tenantId).toBeNull();
+    const unknown = await avow.call<ErrorBody>('GET', '/v1/keys', {
+      headers: { 'avow-tenant': 'ten_01kabcdefghjkmnpqrstvwxyz0' },
+    });
+    expect(unknown.status).toBe(404);
+  });
+
   it('stores only a hash of the secret', async () => {
     const created = await avow.call<Created>('POST', '/v1/keys', {
       body: { name: 'ops', scopes: ['operator'], tenantId: null },
