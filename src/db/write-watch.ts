@@ -19,6 +19,11 @@ import type {
  * the statement returns otherwise). Writes by other processes arrive as
  * notifications from the triggers of migration 0011 (PostgreSQL only: an
  * embedded database belongs to one process).
+ *
+ * The scan sees the SQL the service sends, not what a database function does
+ * inside: a function that writes a watched table must be called by a
+ * statement that names the table too, or the table must be marked written by
+ * hand. None does today (audit_append and audit_prune write only audit tables).
  */
 export type WriteWatch = {
   /** Rises after each committed write to the table. */
