@@ -1622,7 +1622,7 @@ export interface paths {
             parameters: {
                 query?: {
                     includeRevoked?: "true" | "false";
-                    /** @description Operators: whose keys; omitted, the installation keys */
+                    /** @description Operators: whose keys; omitted, the tenant named in Avow-Tenant, else the installation keys */
                     tenantId?: string;
                 };
                 header?: never;
@@ -1694,7 +1694,7 @@ export interface paths {
                     "application/json": {
                         name: string;
                         scopes: ("operator" | "admin" | "register:read" | "register:write" | "vault:read" | "vault:write" | "consent:write" | "requests" | "audit:read" | "retention")[];
-                        /** @description The tenant the key acts for; omit with a tenant key (its own tenant), null for an installation key */
+                        /** @description The tenant the key acts for; omitted: the caller's tenant, or the one an installation key names in the Avow-Tenant header; null for an installation key */
                         tenantId?: string | null;
                     };
                 };
