@@ -1,9 +1,8 @@
-import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { auditContextFrom } from '../audit/audit-events.js';
 import { AppError, notFound } from '../errors/errors.js';
 import type { App } from '../http/app-types.js';
-import { principalOf, TENANT_HEADER } from '../http/auth.js';
+import { namedTenant, principalOf } from '../http/auth.js';
 import { authErrors, errorReply, timestamp } from '../http/schemas.js';
 import { idPattern } from '../ids/ids.js';
 import type { TenantService } from '../tenancy/tenants-service.js';
@@ -37,12 +36,6 @@ const createKey = z
       ),
   })
   .strict();
-
-/** The tenant an installation key names in the Avow-Tenant header, if any. */
-function namedTenant(request: FastifyRequest): string | null {
-  const named = request.headers[TENANT_HEADER];
-  return (Array.isArray(named) ? named[0] : named) || null;
-}
 
 export function registerApiKeyRoutes(
   app: App,

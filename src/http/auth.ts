@@ -83,6 +83,12 @@ export function installAuthentication(
   });
 }
 
+/** The tenant the request names in the Avow-Tenant header, if any (not yet checked). */
+export function namedTenant(request: FastifyRequest): string | null {
+  const named = request.headers[TENANT_HEADER];
+  return (Array.isArray(named) ? named[0] : named) || null;
+}
+
 export function principalOf(request: FastifyRequest): Principal {
   if (!request.principal) throw new Error('principalOf called on a route without authentication');
   return request.principal;
@@ -96,8 +102,7 @@ export function principalOf(request: FastifyRequest): Principal {
  */
 export async function tenantOf(request: FastifyRequest, db: Db): Promise<string> {
   const principal = principalOf(request);
-  const named = request.headers[TENANT_HEADER];
-  const header = Array.isArray(named) ? named[0] : named;
+  const header = namedTenant(request) ?? undefined;
   if (principal.tenantId !== null) {
     if (header !== undefined && header !== principal.tenantId) throw notFound('Tenant');
     return principal.tenantId;
