@@ -107,7 +107,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
 }
 
 /** The channel migration 0011's triggers notify, with the table's name. */
-export const WRITES_CHANNEL = 'avow_writes';
+const WRITES_CHANNEL = 'avow_writes';
 
 /**
  * Hears other processes' writes on one connection of its own. While it is

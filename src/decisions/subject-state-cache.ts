@@ -55,7 +55,6 @@ export function createSubjectStateCache(deps: {
       entries.set(id, { state, at: version, until: now() + maxAgeMs });
       return state;
     },
-    size: () => entries.size,
   };
 }
 
