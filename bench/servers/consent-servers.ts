@@ -3,13 +3,13 @@
  * Fastify route, and Avow with a register, a subject and a consent:write key
  * on an in-memory PGlite. Prints one JSON line when ready.
  */
-import { createWriteStream, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
 import { generateInstallationKeys } from '../../src/crypto/installation-keys.js';
 import { openDatabase } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { createAvow } from '../../src/server/app.js';
-import { createLogger } from '../../src/server/logger.js';
+import { createLogger, logDestination } from '../../src/server/logger.js';
 
 const bare = Fastify();
 bare.get('/bare', async () => ({ keyId: 'key_x', tenantId: null, scopes: ['admin'] }));
@@ -22,7 +22,7 @@ const generated = generateInstallationKeys();
 const { app, services } = await createAvow({
   database,
   keys: generated,
-  logger: createLogger('info', createWriteStream('/dev/null')),
+  logger: createLogger('info', logDestination('/dev/null')),
   publicUrl: 'http://127.0.0.1',
 });
 await app.listen({ port: 0, host: '127.0.0.1' });

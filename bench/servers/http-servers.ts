@@ -4,19 +4,18 @@
  * logged /v1/whoami on an in-memory PGlite. Prints one JSON line when ready.
  */
 import Fastify from 'fastify';
-import { pino } from 'pino';
 import { generateInstallationKeys } from '../../src/crypto/installation-keys.js';
 import { openDatabase } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { createAvow } from '../../src/server/app.js';
-import { createLogger } from '../../src/server/logger.js';
+import { createLogger, logDestination } from '../../src/server/logger.js';
 
 const database = await openDatabase({ kind: 'pglite' });
 const outcome = await migrateToLatest(database.db);
 if (!outcome.ok) throw outcome.error;
 const generated = generateInstallationKeys();
-// Logs are written as in production (JSON lines), to /dev/null instead of a terminal.
-const logger = createLogger('info', pino.destination({ dest: '/dev/null', sync: false }));
+// Logs are written as in production (the same buffered JSON lines), to /dev/null instead of standard output.
+const logger = createLogger('info', logDestination('/dev/null'));
 const { app, services } = await createAvow({
   database,
   keys: generated,

@@ -4,7 +4,6 @@
  * loaded in bulk SQL. Also measures in-process decisions and erasure, and
  * prints everything as one JSON line when ready.
  */
-import { createWriteStream } from 'node:fs';
 import Fastify from 'fastify';
 import { sql } from 'kysely';
 import { generateInstallationKeys } from '../../src/crypto/installation-keys.js';
@@ -12,7 +11,7 @@ import { newId } from '../../src/ids/ids.js';
 import { registerSchema } from '../../src/register/register-schema.js';
 import { insertVersion, setActive } from '../../src/register/register-store.js';
 import { createAvow } from '../../src/server/app.js';
-import { createLogger } from '../../src/server/logger.js';
+import { createLogger, logDestination } from '../../src/server/logger.js';
 import { openTestDatabase } from '../../test/support/database.js';
 import { testRegister } from '../../test/vault/support.js';
 
@@ -36,7 +35,7 @@ const generated = generateInstallationKeys();
 const { app, services } = await createAvow({
   database,
   keys: generated,
-  logger: createLogger('info', createWriteStream('/dev/null') as never),
+  logger: createLogger('info', logDestination('/dev/null')),
   publicUrl: 'http://127.0.0.1',
   worker: false,
 });

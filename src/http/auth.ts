@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { ApiKeyService, Principal } from '../access/api-keys-service.js';
 import { grants, type Scope } from '../access/scopes.js';
 import type { AuditService } from '../audit/audit-service.js';
@@ -34,15 +34,6 @@ export function installAuthentication(
 ): void {
   app.decorateRequest('principal', null);
 
-  // A /v1 route without a declared access level is a bug: refuse to start.
-  app.addHook('onRoute', (route) => {
-    if (route.url.startsWith('/v1/') && route.config?.access === undefined) {
-      throw new Error(
-        `Route ${route.method} ${route.url} does not declare its access (config.access)`,
-      );
-    }
-  });
-
   /** The principal may act on this route: no error, or the 403 that says which scope is missing. */
   function admit(request: FastifyRequest, principal: Principal, access: RouteAccess) {
     if (access !== 'authenticated' && access !== 'public' && !grants(principal.scopes, access)) {
@@ -63,23 +54,43 @@ export function installAuthentication(
     if (refused) throw refused;
   }
 
-  // onRequest runs before the body is read: an unauthenticated caller learns nothing
-  // about what a valid body would be. A key this process checked moments ago, with
-  // no login to record, is admitted without waiting on anything; the rest go to
-  // the database (and the audit log).
-  app.addHook('onRequest', (request, _reply, done) => {
-    const access = request.routeOptions.config.access;
-    if (access === undefined || access === 'public') return done();
-    const header = request.headers.authorization;
-    const token = header?.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : undefined;
-    if (!token) {
-      return done(
-        new AppError('unauthorized', 'Send an API key as "Authorization: Bearer avow_..."'),
+  /**
+   * The hook that admits callers to a route of the given access. It runs on
+   * request, before the body is read: an unauthenticated caller learns nothing
+   * about what a valid body would be. A key this process checked moments ago,
+   * with no login to record, is admitted without waiting on anything; the rest
+   * go to the database (and the audit log).
+   */
+  function authenticationFor(access: Exclude<RouteAccess, 'public'>): onRequestHookHandler {
+    return (request, _reply, done) => {
+      const header = request.headers.authorization;
+      const token = header?.startsWith('Bearer ')
+        ? header.slice('Bearer '.length).trim()
+        : undefined;
+      if (!token) {
+        return done(
+          new AppError('unauthorized', 'Send an API key as "Authorization: Bearer avow_..."'),
+        );
+      }
+      const known = deps.apiKeys.authenticateFromCache(token);
+      if (known && !deps.audit?.loginSuccessDue(known)) return done(admit(request, known, access));
+      authenticate(request, token, access).then(() => done(), done);
+    };
+  }
+
+  // Each route gets the hook of its own access level when it is added, so a
+  // request does not look its route's configuration up. A /v1 route without a
+  // declared access level is a bug: refuse to start.
+  app.addHook('onRoute', (route) => {
+    const access = route.config?.access;
+    if (route.url.startsWith('/v1/') && access === undefined) {
+      throw new Error(
+        `Route ${route.method} ${route.url} does not declare its access (config.access)`,
       );
     }
-    const known = deps.apiKeys.authenticateFromCache(token);
-    if (known && !deps.audit?.loginSuccessDue(known)) return done(admit(request, known, access));
-    authenticate(request, token, access).then(() => done(), done);
+    if (access === undefined || access === 'public') return;
+    const own = route.onRequest === undefined ? [] : [route.onRequest].flat();
+    route.onRequest = [authenticationFor(access), ...own];
   });
 }
 
