@@ -1,4 +1,4 @@
-import { addDuration, parseDuration } from '../register/duration.js';
+import { addDuration, type Duration, parseDuration } from '../register/duration.js';
 import type {
   LegalBasis,
   Purpose,
@@ -72,6 +72,16 @@ export type Decision = {
   registerVersion: string | null;
 };
 
+/** A retention rule as one purpose's category meets it: its duration parsed, its triggers listed. */
+export type ApplicableRetention = { duration: Duration; triggers: RetentionTrigger[] };
+
+/** What the register says of one category under one purpose, the same for every subject. */
+export type PurposeCategory = {
+  /** The purpose names the category, or a parent of it in the taxonomy. */
+  inPurpose: boolean;
+  retention: ApplicableRetention[];
+};
+
 /** A register prepared for many decisions: lookups by key, parents resolved once. */
 export type Policy = {
   version: string | null;
@@ -81,7 +91,12 @@ export type Policy = {
   categoryParent: (key: string) => string | null;
   subjectParent: (key: string) => string | null;
   rules: RetentionRule[];
+  /** Worked out once per purpose and category, then remembered with the policy. */
+  purposeCategory: (purpose: Purpose, category: string) => PurposeCategory;
 };
+
+/** Enough for every purpose and category of a large register; callers may ask for others. */
+const purposeCategoryMemoLimit = 10_000;
 
 const dottedParent = (key: string): string | null => {
   const at = key.lastIndexOf('.');
@@ -95,7 +110,7 @@ export function compilePolicy(register: Register | null, version: string | null)
   const customSubjectParent = new Map(
     (register?.subjects ?? []).filter((s) => s.parent).map((s) => [s.key, s.parent as string]),
   );
-  return {
+  const policy: Policy = {
     version,
     register,
     purposes: new Map((register?.purposes ?? []).map((p) => [p.key, p])),
@@ -103,7 +118,29 @@ export function compilePolicy(register: Register | null, version: string | null)
     categoryParent: (key) => customCategoryParent.get(key) ?? dottedParent(key),
     subjectParent: (key) => customSubjectParent.get(key) ?? dottedParent(key),
     rules: register?.retention.rules ?? [],
+    purposeCategory: (purpose, category) => {
+      const memoKey = `${purpose.key}\u0000${category}`;
+      let known = memo.get(memoKey);
+      if (!known) {
+        if (memo.size >= purposeCategoryMemoLimit) memo.clear();
+        known = {
+          inPurpose: coveredBy(category, purpose.categories, policy.categoryParent),
+          retention: policy.rules
+            .filter((rule) => ruleApplies(rule, purpose, category, policy))
+            .flatMap((rule) => {
+              const duration = parseDuration(rule.duration);
+              return duration
+                ? [{ duration, triggers: [rule.trigger, ...rule.earlierTriggers] }]
+                : [];
+            }),
+        };
+        memo.set(memoKey, known);
+      }
+      return known;
+    },
   };
+  const memo = new Map<string, PurposeCategory>();
+  return policy;
 }
 
 /** True when `key` is one of `keys` or sits under one of them in the taxonomy. */
@@ -196,17 +233,14 @@ function ruleApplies(
 }
 
 function retentionExpired(
-  purpose: Purpose,
+  retention: ApplicableRetention[],
   category: string,
   policy: Policy,
   state: SubjectState,
   now: Date,
 ): boolean {
-  for (const rule of policy.rules) {
-    if (!ruleApplies(rule, purpose, category, policy)) continue;
-    const duration = parseDuration(rule.duration);
-    if (!duration) continue;
-    for (const trigger of [rule.trigger, ...rule.earlierTriggers]) {
+  for (const { duration, triggers } of retention) {
+    for (const trigger of triggers) {
       const at = triggerTime(trigger, category, policy, state);
       if (at && addDuration(at, duration) <= now) return true;
     }
@@ -275,15 +309,15 @@ export function decide(
   const perCategory = asked.map((category): CategoryDecision => {
     const reasons = [...common];
     if (purpose && subject && !reasons.includes('erased')) {
-      if (!coveredBy(category, purpose.categories, policy.categoryParent))
-        reasons.push('category_not_in_purpose');
+      const known = policy.purposeCategory(purpose, category);
+      if (!known.inPurpose) reasons.push('category_not_in_purpose');
       if (
         subject.status === 'pseudonymized' &&
         !coveredBy(category, subject.retainedCategories ?? [], policy.categoryParent)
       ) {
         reasons.push('erased');
       }
-      if (retentionExpired(purpose, category, policy, state, now))
+      if (retentionExpired(known.retention, category, policy, state, now))
         reasons.push('retention_expired');
     }
     return { category, allowed: reasons.length === 0, reasons };
