@@ -2,7 +2,7 @@ import type { Config } from '../config/config.js';
 import { loadInstallationKeys } from '../crypto/installation-keys.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { createServices, startJobs } from '../server/app.js';
-import { createLogger } from '../server/logger.js';
+import { createLogger, logDestination } from '../server/logger.js';
 import { openConfiguredDatabase } from '../server/runtime.js';
 
 export const embeddedWorkerRefusal =
@@ -14,7 +14,8 @@ export const embeddedWorkerRefusal =
  */
 export async function runWorker(config: Config): Promise<void> {
   if (config.database.kind !== 'postgres') throw new Error(embeddedWorkerRefusal);
-  const logger = createLogger(config.logLevel);
+  const logs = logDestination(1);
+  const logger = createLogger(config.logLevel, logs);
   const keys = loadInstallationKeys(config);
   const database = await openConfiguredDatabase(config);
   try {
@@ -32,6 +33,8 @@ export async function runWorker(config: Config): Promise<void> {
       { jobs: services.jobs.names() },
       'worker running; SIGTERM stops it after running jobs finish',
     );
+    // Start-up is watched: its lines go out now, not with the next 4 KB.
+    logs.flushSync();
 
     const signal = await new Promise<string>((resolve) => {
       process.once('SIGTERM', () => resolve('SIGTERM'));

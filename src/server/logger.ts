@@ -38,9 +38,12 @@ const flushIntervalMs = 1000;
  * own. A quiet service still writes every line within a second, and pino
  * writes what is buffered when the process exits. A hard crash of the
  * machine can lose that last second of log lines (never audit events: those
- * are in the database).
+ * are in the database). `flushSync()` writes the buffer at once, for moments a
+ * person is watching (start-up).
  */
-export function logDestination(to: number | string): DestinationStream {
+export type LogDestination = ReturnType<typeof pino.destination>;
+
+export function logDestination(to: number | string): LogDestination {
   return pino.destination({
     dest: to,
     sync: false,

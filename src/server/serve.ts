@@ -3,12 +3,13 @@ import { loadInstallationKeys } from '../crypto/installation-keys.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { createAvow } from './app.js';
 import { bootstrapInstallation } from './bootstrap.js';
-import { createLogger } from './logger.js';
+import { createLogger, logDestination } from './logger.js';
 import { openConfiguredDatabase } from './runtime.js';
 
 /** `avow serve`: keys, database, migrations, first-start setup, then HTTP until SIGTERM. */
 export async function serve(config: Config): Promise<void> {
-  const logger = createLogger(config.logLevel);
+  const logs = logDestination(1);
+  const logger = createLogger(config.logLevel, logs);
   const keys = loadInstallationKeys(config);
   if (keys.source === 'generated' && keys.files) {
     logger.warn(
@@ -46,6 +47,8 @@ export async function serve(config: Config): Promise<void> {
   const first = await bootstrapInstallation(database.db, services, { seedDemo: config.seedDemo });
   if (first.created) {
     // Printed once, outside the structured log: logs must never hold a secret.
+    // The log lines so far come first, in the order they happened.
+    logs.flushSync();
     process.stdout.write(
       [
         '',
@@ -66,6 +69,8 @@ export async function serve(config: Config): Promise<void> {
 
   await app.listen({ port: config.port, host: config.host });
   logger.info({ url: config.publicUrl, docs: `${config.publicUrl}/docs` }, 'listening');
+  // Start-up is watched: its lines go out now, not with the next 4 KB.
+  logs.flushSync();
 
   let stopping = false;
   const stop = async (signal: string) => {
