@@ -110,6 +110,7 @@ export function compilePolicy(register: Register | null, version: string | null)
   const customSubjectParent = new Map(
     (register?.subjects ?? []).filter((s) => s.parent).map((s) => [s.key, s.parent as string]),
   );
+  const memo = new Map<string, PurposeCategory>();
   const policy: Policy = {
     version,
     register,
@@ -139,7 +140,6 @@ export function compilePolicy(register: Register | null, version: string | null)
       return known;
     },
   };
-  const memo = new Map<string, PurposeCategory>();
   return policy;
 }
 
