@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, {
@@ -6,6 +6,7 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
   LogController,
+  type onResponseHookHandler,
 } from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
@@ -105,14 +106,63 @@ const apiHeaders: Record<string, string> = {
   'x-frame-options': 'DENY',
 };
 
+/**
+ * Request ids need to be unique, not secret or sortable: a random prefix for
+ * this process (64 bits, so two processes or restarts do not share one) and a
+ * counter. Cheaper than random bytes per request.
+ */
+function requestIds(): () => string {
+  const prefix = `rid_${randomBytes(8).toString('hex')}`;
+  let next = 0;
+  return () => {
+    next += 1;
+    return `${prefix}${next.toString(36)}`;
+  };
+}
+
+/**
+ * One line per request, with the route pattern rather than the URL, so that
+ * identifiers in paths or queries never reach the log. Each route gets a hook
+ * that knows its own pattern when it is added (looking it up per request,
+ * through `request.routeOptions`, cost more than writing the line); requests
+ * no route matched are logged by the one global hook, as `unmatched`. The
+ * fields are fixed and hold no secrets, so the line skips the redaction pass.
+ */
+function installAccessLog(app: App, logger: Logger): void {
+  const accessLog = logger.child({}, { redact: { paths: [] } });
+  const writeLine = (route: string, request: FastifyRequest, reply: FastifyReply) =>
+    accessLog.info(
+      {
+        reqId: request.id,
+        method: request.method,
+        route,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
+      'request',
+    );
+  app.addHook('onResponse', (request, reply, done) => {
+    if (request.is404) writeLine('unmatched', request, reply);
+    done();
+  });
+  app.addHook('onRoute', (route) => {
+    const pattern = route.url;
+    const own = route.onResponse === undefined ? [] : [route.onResponse].flat();
+    const logged: onResponseHookHandler = (request, reply, done) => {
+      writeLine(pattern, request, reply);
+      done();
+    };
+    route.onResponse = [...own, logged];
+  });
+}
+
 export async function createHttpServer(options: HttpServerOptions): Promise<App> {
   const app = Fastify({
     loggerInstance: options.logger,
     // Fastify's own request lines carry the URL; ours (onResponse below) carry the route pattern.
     logController: new LogController({ disableRequestLogging: true }),
     trustProxy: options.trustProxy,
-    // Request ids need to be unique, not sortable: a UUID's randomness is cheaper than a ULID.
-    genReqId: () => `rid_${randomUUID().replaceAll('-', '').slice(0, 26)}`,
+    genReqId: requestIds(),
     // An incoming id is not trusted: ours are unique and cannot be forged into the logs.
     requestIdHeader: false,
     bodyLimit: 5 * 1024 * 1024,
@@ -140,24 +190,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<App>
     reply.header('x-request-id', request.id);
     done();
   });
-  // One line per request, with the route pattern rather than the URL, so that
-  // identifiers in paths or queries never reach the log. Its fields are fixed
-  // and hold no secrets, so it skips the redaction pass, which cost more than
-  // writing the line.
-  const accessLog = options.logger.child({}, { redact: { paths: [] } });
-  app.addHook('onResponse', (request, reply, done) => {
-    accessLog.info(
-      {
-        reqId: request.id,
-        method: request.method,
-        route: request.routeOptions.url ?? 'unmatched',
-        status: reply.statusCode,
-        ms: Math.round(reply.elapsedTime),
-      },
-      'request',
-    );
-    done();
-  });
+  installAccessLog(app, options.logger);
 
   await app.register(fastifySwagger, {
     openapi: {

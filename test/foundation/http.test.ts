@@ -26,7 +26,7 @@ describe('health and readiness', () => {
   it('puts a request id and security headers on every reply', async () => {
     const first = await avow.call('GET', '/health', { token: null });
     const second = await avow.call('GET', '/nowhere', { token: null });
-    expect(first.headers.get('x-request-id')).toMatch(/^rid_[0-9a-z]{26}$/);
+    expect(first.headers.get('x-request-id')).toMatch(/^rid_[0-9a-f]{16}[0-9a-z]+$/);
     expect(second.headers.get('x-request-id')).toMatch(/^rid_/);
     expect(first.headers.get('x-request-id')).not.toBe(second.headers.get('x-request-id'));
     expect(first.headers.get('x-content-type-options')).toBe('nosniff');
@@ -53,6 +53,26 @@ describe('health and readiness', () => {
       headers: { 'x-request-id': 'forged' },
     });
     expect(reply.headers.get('x-request-id')).not.toBe('forged');
+  });
+
+  it('logs each request once, by route pattern, never by URL', async () => {
+    const known = await avow.call('GET', '/v1/tenants/ten_01m860fwfq7vm4bp04s1thwns8');
+    const unknown = await avow.call('GET', '/v1/no-such-route?email=pekka@example.fi');
+    const lines = avow
+      .logs()
+      .split('\n')
+      .filter((line) => line.includes('"msg":"request"'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const of = (reply: { headers: Headers }) =>
+      lines.filter((line) => line.reqId === reply.headers.get('x-request-id'));
+    expect(of(known)).toEqual([
+      expect.objectContaining({ method: 'GET', route: '/v1/tenants/:tenantId', status: 404 }),
+    ]);
+    expect(of(unknown)).toEqual([
+      expect.objectContaining({ method: 'GET', route: 'unmatched', status: 404 }),
+    ]);
+    expect(avow.logs()).not.toContain('ten_01m860fwfq7vm4bp04s1thwns8');
+    expect(avow.logs()).not.toContain('pekka@example.fi');
   });
 });
 
