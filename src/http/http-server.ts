@@ -159,7 +159,7 @@ function installAccessLog(app: App, logger: Logger): void {
 export async function createHttpServer(options: HttpServerOptions): Promise<App> {
   const app = Fastify({
     loggerInstance: options.logger,
-    // Fastify's own request lines carry the URL; ours (onResponse below) carry the route pattern.
+    // Fastify's own request lines carry the URL; ours (installAccessLog) carry the route pattern.
     logController: new LogController({ disableRequestLogging: true }),
     trustProxy: options.trustProxy,
     genReqId: requestIds(),
