@@ -199,6 +199,8 @@ const MAX_PROBLEMS = 100;
 
 type LaneState = {
   firstSeq: number;
+  /** The hash the lane's first entry present continues from (genesis, or a prune anchor). */
+  firstPrevHash: string;
   lastSeq: number;
   lastHash: string;
   lastId: string;
@@ -318,6 +320,7 @@ export function createChainVerifier(options: {
       hashAt.set(key(e.lane, e.seq), { hash: e.hash, id: e.id });
     lanes.set(e.lane, {
       firstSeq: state?.firstSeq ?? e.seq,
+      firstPrevHash: state?.firstPrevHash ?? e.prevHash,
       lastSeq: e.seq,
       lastHash: e.hash,
       lastId: e.id,
@@ -448,5 +451,24 @@ export function createChainVerifier(options: {
     };
   }
 
-  return { entry, finish };
+  /**
+   * Where each lane fed so far starts and ends: what a verified log vouches
+   * for, so a prune can check that what it is about to sign was verified.
+   */
+  function laneSpans(): LaneSpan[] {
+    return [...lanes].map(([lane, state]) => ({
+      lane,
+      start: { seq: state.firstSeq - 1, hash: state.firstPrevHash },
+      end: { seq: state.lastSeq, hash: state.lastHash },
+    }));
+  }
+
+  return { entry, finish, laneSpans };
 }
+
+/** A lane as a verifier read it: the anchor it starts from and its last entry. */
+export type LaneSpan = {
+  lane: number;
+  start: { seq: number; hash: string };
+  end: { seq: number; hash: string };
+};

@@ -302,6 +302,18 @@ export const auditActions = {
       .strict(),
     personal: [],
   },
+  'audit.prune_refused': {
+    payload: z
+      .object({
+        before: z.string().max(40),
+        /** The first problem the verification found, as it describes it (ids, lanes, seqs; no personal data). */
+        reason: text,
+        lane: z.number().int().min(0).optional(),
+        seq: z.number().int().min(0).optional(),
+      })
+      .strict(),
+    personal: [],
+  },
   'audit.exported': {
     payload: z.object({ format: z.enum(['jsonl', 'csv']) }).strict(),
     personal: [],

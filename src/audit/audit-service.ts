@@ -12,6 +12,7 @@ import {
   type ChainCheckpoint,
   type ChainEntry,
   type ChainHead,
+  type ChainProblem,
   type CheckpointKind,
   canonicalJson,
   chainHash,
@@ -22,6 +23,7 @@ import {
   type HashedEntry,
   headBytes,
   type LaneHead,
+  type LaneSpan,
   type VerifyResult,
 } from './audit-chain.js';
 import {
@@ -41,6 +43,7 @@ import {
   chainPage,
   ensureLaneHeads,
   findActorKey,
+  findEntryAt,
   findHeads,
   findLaneHead,
   insertActorKey,
@@ -444,12 +447,25 @@ export function createAuditService(deps: AuditServiceDeps) {
     }
   }
 
-  async function verify(tenantId: string): Promise<VerifyResult> {
+  /** The verdict on the whole log, and where each lane it read starts and ends. */
+  async function verifyLog(tenantId: string): Promise<{ result: VerifyResult; spans: LaneSpan[] }> {
     const checkpoints = await listCheckpoints(db, tenantId);
     const heads = await findHeads(db, tenantId);
     const verifier = createChainVerifier({ tenantId, publicKey: keyring.publicKey, checkpoints });
     for await (const entry of logUpToHeads(tenantId, heads)) verifier.entry(entry);
-    return verifier.finish(heads);
+    const result = verifier.finish(heads);
+    // A lane with no entries (pruned whole) is where its signed head is.
+    const spans = verifier.laneSpans();
+    for (const head of heads) {
+      if (spans.some((span) => span.lane === head.lane)) continue;
+      const at = { seq: head.seq, hash: head.hash };
+      spans.push({ lane: head.lane, start: at, end: at });
+    }
+    return { result, spans };
+  }
+
+  async function verify(tenantId: string): Promise<VerifyResult> {
+    return (await verifyLog(tenantId)).result;
   }
 
   /** Opens the sealed part of entries, caching each key for one call. */
@@ -620,14 +636,21 @@ export function createAuditService(deps: AuditServiceDeps) {
    * hash its first remaining entry continues from), and the prune itself is
    * the next entry of the log. The lanes are held meanwhile, so no append
    * lands between reading the cut and making it.
+   *
+   * The checkpoint vouches for what it names, so the log is verified first
+   * (without holding the lanes: appends go on meanwhile), and under the lock
+   * every anchor must be an entry that verification read, still unchanged, or
+   * a lane start it accepted. A log that does not verify is not pruned: the
+   * refusal is recorded in the log, with the first problem, and the job fails,
+   * so the evidence of tampering is not deleted with the old entries.
    */
-  async function prune(
-    tenantId: string,
-    olderThan: Date | string,
-  ): Promise<{ removed: number; through: { lane: number; seq: number }[]; cutoff: string }> {
+  async function prune(tenantId: string, olderThan: Date | string): Promise<PruneResult> {
     const cutoff = typeof olderThan === 'string' ? subtractDuration(now(), olderThan) : olderThan;
-    const nothing = { removed: 0, through: [], cutoff: cutoff.toISOString() };
-    return db.transaction().execute(async (tx) => {
+    const nothing: PruneResult = { removed: 0, through: [], cutoff: cutoff.toISOString() };
+    const { result, spans } = await verifyLog(tenantId);
+    if (!result.ok) return refusePrune(tenantId, cutoff, result.firstBad);
+    const verified = new Map(spans.map((span) => [span.lane, span]));
+    const outcome = await db.transaction().execute(async (tx): Promise<PruneResult | Refusal> => {
       const heads = await lockAllLanes(tx, tenantId);
       const [lane0] = heads;
       if (!lane0 || heads.every((h) => h.seq === 0)) return nothing;
@@ -654,6 +677,9 @@ export function createAuditService(deps: AuditServiceDeps) {
         }
       }
       if (cut.length === 0) return nothing;
+      // Refused outside this transaction: the refusal is an append to lanes it holds.
+      const unverified = await firstUnverifiedAnchor(tx, tenantId, anchors, verified);
+      if (unverified) return { refused: unverified };
       const anchor = makeCheckpoint(tenantId, anchors, 'prune');
       await insertCheckpoint(tx, anchor);
       const through = Array.from({ length: Math.max(...heads.map((h) => h.lane)) + 1 }, () => 0);
@@ -668,6 +694,67 @@ export function createAuditService(deps: AuditServiceDeps) {
       });
       return { removed, through: cut, cutoff: cutoff.toISOString() };
     });
+    return 'refused' in outcome ? refusePrune(tenantId, cutoff, outcome.refused) : outcome;
+  }
+
+  /**
+   * The first anchor a prune would sign that the verification before it does
+   * not cover: each must be where a verified lane starts, or an entry of a
+   * verified lane that is still there, unchanged. Appends made since add
+   * entries after the verified end; a lane cut beyond it is not vouched for.
+   */
+  async function firstUnverifiedAnchor(
+    tx: Db,
+    tenantId: string,
+    anchors: LaneHead[],
+    verified: Map<number, LaneSpan>,
+  ): Promise<ChainProblem | null> {
+    for (const anchor of anchors) {
+      const at = { lane: anchor.lane, seq: anchor.seq };
+      if (anchor.seq === 0 && anchor.hash === GENESIS_HASH) continue;
+      const span = verified.get(anchor.lane);
+      if (span && span.start.seq === anchor.seq && span.start.hash === anchor.hash) continue;
+      if (!span || anchor.seq < span.start.seq || anchor.seq > span.end.seq) {
+        return {
+          ...at,
+          reason: `lane ${anchor.lane} seq ${anchor.seq} was not verified before the prune`,
+        };
+      }
+      const entry = await findEntryAt(tx, tenantId, anchor.lane, anchor.seq);
+      if (!entry || entry.hash !== anchor.hash || chainHash(entry.prevHash, entry) !== entry.hash) {
+        return {
+          ...at,
+          ...(entry ? { entryId: entry.id, position: entry.position } : {}),
+          reason: `lane ${anchor.lane} seq ${anchor.seq} changed after it was verified`,
+        };
+      }
+    }
+    return null;
+  }
+
+  /** Records that a prune was refused, and why, then stops it. */
+  async function refusePrune(
+    tenantId: string,
+    cutoff: Date,
+    problem: ChainProblem | null,
+  ): Promise<never> {
+    const reason = problem?.reason ?? 'the audit log does not verify';
+    await record(db, {
+      tenantId,
+      actor: { type: 'system', id: 'retention' },
+      action: 'audit.prune_refused',
+      outcome: 'failure',
+      payload: {
+        before: cutoff.toISOString(),
+        reason: reason.slice(0, 500),
+        ...(problem?.lane === undefined ? {} : { lane: problem.lane }),
+        ...(problem?.seq === undefined ? {} : { seq: problem.seq }),
+      },
+    });
+    throw new AppError(
+      'conflict',
+      `The audit log of ${tenantId} does not verify (${reason}), so nothing was pruned: a prune checkpoint would vouch for it. See avow audit verify.`,
+    );
   }
 
   /** The tenant whose chain an API-key login attempt belongs to. */
@@ -760,6 +847,14 @@ export function createAuditService(deps: AuditServiceDeps) {
 }
 
 export type AuditService = ReturnType<typeof createAuditService>;
+
+export type PruneResult = {
+  removed: number;
+  /** The last seq removed from each lane that lost entries. */
+  through: { lane: number; seq: number }[];
+  cutoff: string;
+};
+type Refusal = { refused: ChainProblem };
 
 export function encodeCursor(position: number): string {
   return Buffer.from(`p${position}`, 'utf8').toString('base64url');

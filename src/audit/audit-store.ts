@@ -306,6 +306,23 @@ export async function chainPage(
   return rows.map(toChainEntry);
 }
 
+/** The entry at `seq` of a lane, if it is there. */
+export async function findEntryAt(
+  db: Db,
+  tenantId: string,
+  lane: number,
+  seq: number,
+): Promise<ChainEntry | undefined> {
+  const row = await db
+    .selectFrom('auditEvents')
+    .selectAll()
+    .where('tenantId', '=', tenantId)
+    .where('lane', '=', lane)
+    .where('seq', '=', seq)
+    .executeTakeFirst();
+  return row ? toChainEntry(row) : undefined;
+}
+
 export type AuditFilter = {
   subjectId?: string | undefined;
   actorId?: string | undefined;

@@ -39,6 +39,9 @@ export function createRetentionJobs(deps: {
     name: 'audit.prune',
     payload: tenantPayload,
     policy: 'stately',
+    // A log that does not verify will not verify half a minute later either;
+    // the refusal is in the log, and tomorrow's run tries again.
+    retry: { limit: 0, delaySeconds: 0, backoff: false },
     handler: async ({ tenantId }) => {
       const register = (await deps.policies.current(tenantId)).register;
       const keep = register?.retention.auditLog?.duration;

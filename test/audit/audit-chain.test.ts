@@ -418,6 +418,55 @@ describe('audit chain', () => {
     expect(tampered.firstBad?.lane).toBe(first.lane);
   });
 
+  it('prunes again after a prune, from the anchors the first one signed', async () => {
+    const { tenantId } = await chainOf(6);
+    const first = new Date(Date.now() + 1);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await inOneTransaction(tenantId, 3);
+    expect((await audit.prune(tenantId, first)).removed).toBe(6);
+    const second = new Date(Date.now() + 1);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await audit.record(db, read(tenantId, 60));
+    // The three entries and the first prune's own entry go; lanes emptied before stay anchored.
+    expect((await audit.prune(tenantId, second)).removed).toBe(4);
+    expect((await rowsOf(tenantId)).map((r) => r.action)).toEqual(['subject.read', 'audit.pruned']);
+    expect(await audit.verify(tenantId)).toMatchObject({ ok: true, entries: 2 });
+  });
+
+  it('refuses to prune a log that does not verify: nothing goes, and the refusal is logged', async () => {
+    const { tenantId } = await chainOf(5);
+    const cutoff = new Date(Date.now() + 1);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const recent = await inOneTransaction(tenantId, 3);
+    // Entries newer than the cutoff deleted: a prune that signed the lanes'
+    // new starts would make the gap look like a retention cut.
+    const gone = recent[0] as Row;
+    await tamper([sql`delete from audit_events where tenant_id = ${tenantId} and id = ${gone.id}`]);
+    const before = await rowsOf(tenantId);
+
+    await expect(audit.prune(tenantId, cutoff)).rejects.toMatchObject({
+      code: 'conflict',
+      message: expect.stringContaining('nothing was pruned'),
+    });
+    const after = await rowsOf(tenantId);
+    expect(after.slice(0, -1)).toEqual(before);
+    const refusal = await db
+      .selectFrom('auditEvents')
+      .select(['action', 'outcome', 'payload'])
+      .where('tenantId', '=', tenantId)
+      .where('id', '=', (after.at(-1) as Row).id)
+      .executeTakeFirstOrThrow();
+    expect(refusal).toMatchObject({
+      action: 'audit.prune_refused',
+      outcome: 'failure',
+      payload: { before: cutoff.toISOString(), lane: gone.lane, seq: gone.seq },
+    });
+    // The tampering is still there to be found, and no prune checkpoint hides it.
+    const result = await audit.verify(tenantId);
+    expect(result.ok).toBe(false);
+    expect(result.firstBad).toMatchObject({ lane: gone.lane, seq: gone.seq });
+  });
+
   it('verifies an export offline, and the CLI names the tampered line', async () => {
     const { tenantId } = await chainOf(5);
     await inOneTransaction(tenantId, 2);
