@@ -224,8 +224,8 @@ async function rectification(deps: FulfilmentDeps, input: FulfilInput): Promise<
   const recipients = recipientsOf(input, categories);
   const notice =
     recipients.length > 0
-      ? `Art. 19: the recipients of ${categories.join(', ')} were notified of the rectification: ${recipients.join(', ')}`
-      : 'Art. 19: no recipient in the register receives the rectified data; nobody needed to be notified';
+      ? `Art. 19: the register's recipients of ${categories.join(', ')}, to be told of the rectification (Avow does not contact them): ${recipients.join(', ')}`
+      : 'Art. 19: no recipient in the register receives the rectified data; nobody needs to be told';
   return {
     actions: [
       ...changes.map(
@@ -313,8 +313,8 @@ async function erasure(deps: FulfilmentDeps, input: FulfilInput): Promise<Fulfil
   const recipients = recipientsOf(input, [...new Set(held.records.map((r) => r.category))]);
   const notice =
     recipients.length > 0
-      ? `Art. 19: the recipients of the erased data were notified: ${recipients.join(', ')}`
-      : 'Art. 19: no recipient in the register receives this data; nobody needed to be notified';
+      ? `Art. 19: the register's recipients of this data, to be told of the erasure (Avow does not contact them): ${recipients.join(', ')}`
+      : 'Art. 19: no recipient in the register receives this data; nobody needs to be told';
   if (method === 'delete') {
     const result = await deps.vault.erase(ctx, subjectId, { rightsRequestId: input.request.id });
     return {

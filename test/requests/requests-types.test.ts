@@ -101,7 +101,7 @@ describe('Aize (30 days)', () => {
     const payment = data.categories.find((c) => c.key === 'user.payment');
     expect(payment?.records[0]?.retention.join(' ')).toContain('Bookkeeping');
 
-    // Rectification: through the vault, and the recipients are recorded as notified (Art. 19).
+    // Rectification: through the vault, and the recipients to be told are listed (Art. 19).
     const rect = await fileAndVerify(avow, smtp, tenantId, {
       type: 'rectification',
       email,
