@@ -110,7 +110,7 @@ describe('Aize (30 days)', () => {
     const rectified = await fulfil(token, rect.filed.id);
     expect(rectified.view.status).toBe('completed');
     expect(rectified.receipt.receipt.actions.join('\n')).toMatch(
-      /Art\. 19: the recipients .* notified/,
+      /Art\. 19: the register's recipients of user\.name, to be told of the rectification \(Avow does not contact them\): \S/,
     );
     expect(
       rectified.view.timeline?.some((t) => t.kind === 'step' && t.message.startsWith('Art. 19')),
