@@ -12,6 +12,7 @@ export const consentActions = ['given', 'withdrawn', 'refused', 'expired', 'obje
 export type ConsentAction = (typeof consentActions)[number];
 export type ConsentValue = Exclude<ConsentAction, 'objected'>;
 
+/** Where a person made a choice: the channels a caller may record. */
 export const consentChannels = [
   'banner',
   'privacy_center',
@@ -20,7 +21,9 @@ export const consentChannels = [
   'unsubscribe_link',
   'gpc',
 ] as const;
-export type ConsentChannel = (typeof consentChannels)[number];
+/** Every channel in the ledger: the people's, and `expiry` (consent that lapsed by time). */
+export const ledgerChannels = [...consentChannels, 'expiry'] as const;
+export type ConsentChannel = (typeof ledgerChannels)[number];
 
 /** The contact media an opt-out can be limited to; `all` is the purpose as a whole. */
 export const consentMedia = ['all', 'email', 'sms', 'phone', 'post', 'push', 'in_app'] as const;

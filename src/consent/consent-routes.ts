@@ -6,7 +6,7 @@ import type { App } from '../http/app-types.js';
 import { tenantOf } from '../http/auth.js';
 import { authErrors, errorReply, timestamp } from '../http/schemas.js';
 import { idPattern } from '../ids/ids.js';
-import { consentActions, consentChannels, consentMedia } from './consent-model.js';
+import { consentActions, consentChannels, consentMedia, ledgerChannels } from './consent-model.js';
 import type { ConsentService, Holder } from './consent-service.js';
 
 /**
@@ -35,7 +35,7 @@ export const consentEventReply = z
     purpose: z.string(),
     medium: z.string(),
     action: z.enum(consentActions),
-    channel: z.enum(consentChannels),
+    channel: z.enum(ledgerChannels),
     registerVersion: z.string().nullable(),
     textHash: z.string().nullable(),
     ipAnonymised: z.string().nullable(),

@@ -4,6 +4,7 @@ import type { Db } from '../db/database.js';
 import { setPurposeState } from '../decisions/subject-state-store.js';
 import { AppError, notFound } from '../errors/errors.js';
 import { idPattern, newId } from '../ids/ids.js';
+import { addDuration, parseDuration } from '../register/duration.js';
 import type { CookieCategory, Register } from '../register/register-schema.js';
 import { cookieCategories } from '../register/register-schema.js';
 import { findTenant } from '../tenancy/tenants-store.js';
@@ -32,6 +33,7 @@ import {
   insertEvents,
   insertReceipt,
   insertVisitor,
+  lapsedStates,
   linkVisitor,
   listEvents,
   listReceipts,
@@ -98,6 +100,10 @@ export type RecordResult = {
   receipt: SignedReceipt | null;
   states: ConsentStateView[];
 };
+
+/** States expired per query; each holder is one transaction. */
+const EXPIRY_PAGE = 500;
+const expiryContext: AuditContext = { actor: { type: 'system', id: 'consent-expiry' } };
 
 const auditAction = {
   given: 'consent.given',
@@ -565,6 +571,50 @@ export function createConsentService(deps: ConsentServiceDeps) {
     return markStatesForRenewal(db, tenantId, purposeKeys, registerVersionId, now());
   }
 
+  /**
+   * Consent lasts as long as its purpose's `consent.validFor` says: consent
+   * given before now minus that duration expires, recorded as an `expired`
+   * event on the `expiry` channel, with its receipt and audit entry, and
+   * decisions stop counting it. A person who gives consent again starts a new
+   * period. Runs in pages, so a large backlog does not hold one transaction.
+   */
+  async function expireLapsed(tenantId: string): Promise<{ expired: number }> {
+    const register = await activeRegister(tenantId);
+    let expired = 0;
+    for (const purpose of register?.purposes ?? []) {
+      const validFor = purpose.consent?.validFor ? parseDuration(purpose.consent.validFor) : null;
+      if (!validFor) continue;
+      const cutoff = addDuration(now(), {
+        years: -validFor.years,
+        months: -validFor.months,
+        weeks: -validFor.weeks,
+        days: -validFor.days,
+      });
+      for (;;) {
+        const lapsed = await lapsedStates(db, tenantId, purpose.key, cutoff, EXPIRY_PAGE);
+        const media = new Map<string, ConsentMedium[]>();
+        for (const state of lapsed)
+          media.set(state.holderId, [
+            ...(media.get(state.holderId) ?? []),
+            state.medium as ConsentMedium,
+          ]);
+        for (const [holderId, list] of media) {
+          const result = await record({
+            tenantId,
+            holder: holderId.startsWith('vis_') ? { visitorId: holderId } : { subjectId: holderId },
+            changes: list.map((medium) => ({ purpose: purpose.key, action: 'expired', medium })),
+            channel: 'expiry',
+            context: expiryContext,
+            onlyChanges: true,
+          });
+          expired += result.events.length;
+        }
+        if (lapsed.length < EXPIRY_PAGE) break;
+      }
+    }
+    return { expired };
+  }
+
   /** What the banner needs: the register's cookie categories, their cookies and the list's hash. */
   async function bannerConfig(tenantId: string) {
     const tenant = await findTenant(db, tenantId);
@@ -621,6 +671,7 @@ export function createConsentService(deps: ConsentServiceDeps) {
     readVisitor,
     link,
     markForRenewal,
+    expireLapsed,
     unsubscribeLink,
     readUnsubscribe,
     unsubscribe,

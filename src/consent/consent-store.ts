@@ -257,3 +257,39 @@ export async function markStatesForRenewal(
     .executeTakeFirst();
   return Number(result.numUpdatedRows);
 }
+
+/**
+ * Consent to `purpose` given before `cutoff` that still stands, a page at a
+ * time: the states to expire. A visitor linked to a subject is left out: its
+ * choices were copied to the subject, whose state expires in its place.
+ */
+export async function lapsedStates(
+  db: Db,
+  tenantId: string,
+  purpose: string,
+  cutoff: Date,
+  limit: number,
+): Promise<{ holderId: string; medium: string }[]> {
+  return db
+    .selectFrom('consentState as s')
+    .select(['s.holderId', 's.medium'])
+    .where('s.tenantId', '=', tenantId)
+    .where('s.purpose', '=', purpose)
+    .where('s.consent', '=', 'given')
+    .where('s.consentAt', '<', cutoff)
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('consentVisitors as v')
+            .select('v.id')
+            .whereRef('v.tenantId', '=', 's.tenantId')
+            .whereRef('v.id', '=', 's.holderId')
+            .where('v.subjectId', 'is not', null),
+        ),
+      ),
+    )
+    .orderBy('s.holderId')
+    .orderBy('s.medium')
+    .limit(limit)
+    .execute();
+}

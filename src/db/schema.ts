@@ -218,7 +218,7 @@ export type ConsentEventRow = {
   purpose: string;
   medium: string;
   action: 'given' | 'withdrawn' | 'refused' | 'expired' | 'objected';
-  channel: 'banner' | 'privacy_center' | 'form' | 'api' | 'unsubscribe_link' | 'gpc';
+  channel: 'banner' | 'privacy_center' | 'form' | 'api' | 'unsubscribe_link' | 'gpc' | 'expiry';
   registerVersion: string | null;
   textHash: string | null;
   ipAnonymised: string | null;

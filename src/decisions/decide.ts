@@ -264,6 +264,23 @@ const objectionStops = (basis: LegalBasis, purpose: Purpose) =>
   basis === 'public_task' ||
   basis === 'consent';
 
+/** Each purpose's `consent.validFor`, parsed once per compiled register. */
+const consentLasts = new WeakMap<Purpose, Duration | null>();
+
+/**
+ * Consent past its purpose's validFor no longer counts, from that moment: the
+ * hourly `consent.expire` job records the expiry in the ledger afterwards.
+ */
+function consentLapsed(purpose: Purpose, givenAt: Date | null, now: Date): boolean {
+  let lasts = consentLasts.get(purpose);
+  if (lasts === undefined) {
+    const text = purpose.consent?.validFor;
+    lasts = text ? (parseDuration(text) ?? null) : null;
+    consentLasts.set(purpose, lasts);
+  }
+  return lasts !== null && givenAt !== null && addDuration(givenAt, lasts) <= now;
+}
+
 export function decide(
   policy: Policy,
   subjectId: string,
@@ -296,7 +313,8 @@ export function decide(
     const ps = state.purpose;
     if (basis === 'consent') {
       if (ps?.consent === 'withdrawn') common.push('consent_withdrawn');
-      else if (ps?.consent !== 'given') common.push('consent_missing');
+      else if (ps?.consent !== 'given' || consentLapsed(purpose, ps.consentAt, now))
+        common.push('consent_missing');
     }
     if (ps?.objectedAt && ps.objectedAt <= now && objectionStops(basis, purpose))
       common.push('objected');

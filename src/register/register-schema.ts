@@ -230,6 +230,11 @@ export const purposeSchema = z.strictObject({
     .strictObject({
       withdrawable: z.boolean().default(true),
       text: text.optional().describe('What the person is asked'),
+      validFor: duration
+        .optional()
+        .describe(
+          'How long consent lasts once given (e.g. P13M); then it expires and the person is asked again',
+        ),
     })
     .optional(),
   categories: z.array(key).min(1),

@@ -1,3 +1,4 @@
+import { durationInWords } from './duration.js';
 import type {
   Category,
   Cookie,
@@ -205,6 +206,19 @@ export function checkRules(view: RegisterView): RuleProblem[] {
         [...path, 'consent', 'withdrawable'],
         `purpose "${p.key}" relies on consent, which must be withdrawable at any time (Art. 7(3))`,
         'true',
+      );
+    const validFor = p.consent?.validFor;
+    if (validFor && !all.includes('consent'))
+      push(
+        [...path, 'consent', 'validFor'],
+        `purpose "${p.key}" does not rely on consent, so its consent cannot expire`,
+        'remove validFor, or make consent one of its legal bases',
+      );
+    if (validFor && durationInWords(validFor) === undefined)
+      push(
+        [...path, 'consent', 'validFor'],
+        'consent that lasts no time at all would expire as soon as it is given',
+        'a duration longer than zero, such as P13M',
       );
     if (p.basisCondition && p.basisCondition.otherwise === p.legalBasis)
       push(

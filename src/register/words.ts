@@ -167,6 +167,8 @@ export function basisInWords(purpose: Purpose): string {
   }
   if (purpose.additionalBases.length > 0)
     out += `; also ${purpose.additionalBases.map((b) => basisWords[b]).join(' and ')}`;
+  const lasts = purpose.consent?.validFor ? durationInWords(purpose.consent.validFor) : undefined;
+  if (lasts) out += `; your consent lasts ${lasts}, and then we ask again`;
   return `${out.charAt(0).toUpperCase()}${out.slice(1)}`;
 }
 

@@ -6,6 +6,7 @@ import { registerApiKeyRoutes } from '../access/api-keys-routes.js';
 import { createApiKeyService } from '../access/api-keys-service.js';
 import { registerAuditRoutes } from '../audit/audit-routes.js';
 import { createAuditService } from '../audit/audit-service.js';
+import { createConsentJobs } from '../consent/consent-jobs.js';
 import { registerConsentPublicRoutes } from '../consent/consent-public-routes.js';
 import { registerConsentRoutes } from '../consent/consent-routes.js';
 import { createConsentService } from '../consent/consent-service.js';
@@ -184,6 +185,10 @@ export function jobDefinitions(_services: Services): JobDefinition[] {
       audit: _services.audit,
     }),
     ...createRequestJobs(_services.requests),
+    ...createConsentJobs({
+      consent: _services.consent,
+      tenantIds: _services.retention.tenantIds,
+    }),
   ];
 }
 

@@ -6457,7 +6457,7 @@ export interface components {
             /** Format: date-time */
             at: string;
             /** @enum {string} */
-            channel: "banner" | "privacy_center" | "form" | "api" | "unsubscribe_link" | "gpc";
+            channel: "banner" | "privacy_center" | "form" | "api" | "unsubscribe_link" | "gpc" | "expiry";
             holderId: string;
             id: string;
             ipAnonymised: string | null;
@@ -6474,7 +6474,7 @@ export interface components {
             /** Format: date-time */
             at: string;
             /** @enum {string} */
-            channel: "banner" | "privacy_center" | "form" | "api" | "unsubscribe_link" | "gpc";
+            channel: "banner" | "privacy_center" | "form" | "api" | "unsubscribe_link" | "gpc" | "expiry";
             holderId: string;
             id: string;
             ipAnonymised: string | null;
