@@ -30,10 +30,10 @@ import {
   type ConsentStateRecord,
   findReceipt,
   findVisitor,
+  givenBefore,
   insertEvents,
   insertReceipt,
   insertVisitor,
-  lapsedStates,
   linkVisitor,
   listEvents,
   listReceipts,
@@ -573,43 +573,55 @@ export function createConsentService(deps: ConsentServiceDeps) {
 
   /**
    * Consent lasts as long as its purpose's `consent.validFor` says: consent
-   * given before now minus that duration expires, recorded as an `expired`
-   * event on the `expiry` channel, with its receipt and audit entry, and
-   * decisions stop counting it. A person who gives consent again starts a new
-   * period. Runs in pages, so a large backlog does not hold one transaction.
+   * given longer ago than that (the same calendar rule decisions apply)
+   * expires, recorded as an `expired` event on the `expiry` channel, with its
+   * receipt and audit entry. A person who gives consent again starts a new
+   * period. Holders are visited once each, a page at a time, each in its own
+   * transaction, so a large backlog holds no long transaction.
    */
   async function expireLapsed(tenantId: string): Promise<{ expired: number }> {
     const register = await activeRegister(tenantId);
+    const at = now();
     let expired = 0;
     for (const purpose of register?.purposes ?? []) {
-      const validFor = purpose.consent?.validFor ? parseDuration(purpose.consent.validFor) : null;
-      if (!validFor) continue;
-      const cutoff = addDuration(now(), {
-        years: -validFor.years,
-        months: -validFor.months,
-        weeks: -validFor.weeks,
-        days: -validFor.days,
+      const lasts = purpose.consent?.validFor ? parseDuration(purpose.consent.validFor) : null;
+      if (!lasts) continue;
+      // A cutoff a few days late finds every candidate (calendar months differ
+      // in length); each is then checked against the exact rule.
+      const cutoff = addDuration(at, {
+        years: -lasts.years,
+        months: -lasts.months,
+        weeks: -lasts.weeks,
+        days: 3 - lasts.days,
       });
+      let after: { holderId: string; medium: string } | null = null;
       for (;;) {
-        const lapsed = await lapsedStates(db, tenantId, purpose.key, cutoff, EXPIRY_PAGE);
-        const media = new Map<string, ConsentMedium[]>();
-        for (const state of lapsed)
-          media.set(state.holderId, [
-            ...(media.get(state.holderId) ?? []),
+        const page = await givenBefore(db, tenantId, purpose.key, cutoff, {
+          after,
+          limit: EXPIRY_PAGE,
+        });
+        const due = new Map<string, ConsentMedium[]>();
+        for (const state of page) {
+          if (addDuration(state.consentAt, lasts) > at) continue;
+          due.set(state.holderId, [
+            ...(due.get(state.holderId) ?? []),
             state.medium as ConsentMedium,
           ]);
-        for (const [holderId, list] of media) {
+        }
+        for (const [holderId, media] of due) {
           const result = await record({
             tenantId,
             holder: holderId.startsWith('vis_') ? { visitorId: holderId } : { subjectId: holderId },
-            changes: list.map((medium) => ({ purpose: purpose.key, action: 'expired', medium })),
+            changes: media.map((medium) => ({ purpose: purpose.key, action: 'expired', medium })),
             channel: 'expiry',
             context: expiryContext,
             onlyChanges: true,
           });
           expired += result.events.length;
         }
-        if (lapsed.length < EXPIRY_PAGE) break;
+        const last = page.at(-1);
+        if (!last || page.length < EXPIRY_PAGE) break;
+        after = { holderId: last.holderId, medium: last.medium };
       }
     }
     return { expired };

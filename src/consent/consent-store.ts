@@ -260,19 +260,20 @@ export async function markStatesForRenewal(
 
 /**
  * Consent to `purpose` given before `cutoff` that still stands, a page at a
- * time: the states to expire. A visitor linked to a subject is left out: its
- * choices were copied to the subject, whose state expires in its place.
+ * time in (holder, medium) order after `after`: the states that may be due to expire. A
+ * visitor linked to a subject is left out: its choices were copied to the
+ * subject, whose state expires in its place.
  */
-export async function lapsedStates(
+export async function givenBefore(
   db: Db,
   tenantId: string,
   purpose: string,
   cutoff: Date,
-  limit: number,
-): Promise<{ holderId: string; medium: string }[]> {
-  return db
+  page: { after: { holderId: string; medium: string } | null; limit: number },
+): Promise<{ holderId: string; medium: string; consentAt: Date }[]> {
+  let query = db
     .selectFrom('consentState as s')
-    .select(['s.holderId', 's.medium'])
+    .select(['s.holderId', 's.medium', 's.consentAt'])
     .where('s.tenantId', '=', tenantId)
     .where('s.purpose', '=', purpose)
     .where('s.consent', '=', 'given')
@@ -290,6 +291,19 @@ export async function lapsedStates(
     )
     .orderBy('s.holderId')
     .orderBy('s.medium')
-    .limit(limit)
-    .execute();
+    .limit(page.limit);
+  const after = page.after;
+  if (after)
+    query = query.where((eb) =>
+      eb.or([
+        eb('s.holderId', '>', after.holderId),
+        eb.and([eb('s.holderId', '=', after.holderId), eb('s.medium', '>', after.medium)]),
+      ]),
+    );
+  const rows = await query.execute();
+  return rows.map((r) => ({
+    holderId: r.holderId,
+    medium: r.medium,
+    consentAt: new Date(r.consentAt as Date | string),
+  }));
 }
