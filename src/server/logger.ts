@@ -48,8 +48,9 @@ const chunkLength = 4096;
  *
  * The lines are kept in an array and joined once per chunk. sonic-boom, which
  * does the writing (partial writes, EAGAIN, reopening), buffers by appending to
- * one string and measures that string's UTF-8 length again on every line:
- * measured with perf, that was more than a microsecond per request.
+ * one string and measures that string's UTF-8 length again on every line: an
+ * access line cost about 1.4 µs that way and 0.9 µs this way (a loop of a
+ * million lines to /dev/null).
  */
 export type LogDestination = DestinationStream & { flushSync(): void };
 
