@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineJob, type JobDefinition } from '../jobs/jobs.js';
+import { defineJob, forEachTenant, type JobDefinition } from '../jobs/jobs.js';
 import type { ConsentService } from './consent-service.js';
 
 /**
@@ -18,7 +18,7 @@ export function createConsentJobs(deps: {
       policy: 'singleton',
       schedule: { cron: '27 * * * *', payload: {} },
       handler: async () => {
-        for (const tenantId of await deps.tenantIds()) await deps.consent.expireLapsed(tenantId);
+        await forEachTenant(await deps.tenantIds(), deps.consent.expireLapsed);
       },
     }),
   ];

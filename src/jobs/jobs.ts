@@ -143,6 +143,30 @@ export function defineJob<S extends z.ZodType>(definition: JobDefinition<S>): Jo
 }
 
 /**
+ * Runs `work` for every tenant, each on its own: one tenant's failure does not
+ * keep the others waiting for the next run. Afterwards it fails (so the job
+ * shows as failed and its log line names them) if any tenant did.
+ */
+export async function forEachTenant(
+  tenantIds: readonly string[],
+  work: (tenantId: string) => Promise<unknown>,
+): Promise<void> {
+  const failed: string[] = [];
+  for (const tenantId of tenantIds) {
+    try {
+      await work(tenantId);
+    } catch (error) {
+      failed.push(`${tenantId}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  if (failed.length > 0) {
+    throw new Error(
+      `${failed.length} of ${tenantIds.length} tenants failed (the others ran): ${failed.join('; ')}`,
+    );
+  }
+}
+
+/**
  * pg-boss's schema sits beside Avow's tables: `avow_jobs` beside `public`, or
  * `<schema>_jobs` when the connection's search_path puts Avow in a schema of
  * its own (as each test file's does), so installations sharing a server stay apart.

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { AuditContext } from '../audit/audit-events.js';
 import type { PolicySource } from '../decisions/policy-source.js';
-import { defineJob, type JobDefinition, type JobRunner } from '../jobs/jobs.js';
+import { defineJob, forEachTenant, type JobDefinition, type JobRunner } from '../jobs/jobs.js';
 import type { RetentionService } from './retention-service.js';
 
 /**
@@ -69,8 +69,7 @@ export function createRetentionJobs(deps: {
     policy: 'singleton',
     schedule: { cron: '7 * * * *', payload: {} },
     handler: async () => {
-      for (const tenantId of await deps.retention.tenantIds())
-        await deps.audit.checkpoint(tenantId);
+      await forEachTenant(await deps.retention.tenantIds(), deps.audit.checkpoint);
     },
   });
 

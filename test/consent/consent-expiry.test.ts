@@ -139,6 +139,30 @@ describe('consent that lasts a set time', () => {
     expect(await stateOf(token, subjectId)).toMatchObject({ consent: 'expired' });
   });
 
+  it('goes on with the other tenants when one fails, and then reports it', async () => {
+    const broken = await avow.tenantWithKey(['admin']);
+    await publishRegister(avow, broken.token, lastingYaml);
+    // A state whose holder is no subject: recording its expiry fails.
+    await sql`insert into consent_state (tenant_id, holder_id, purpose, medium, consent, consent_at,
+        channel, last_event_id, updated_at)
+      values (${broken.tenantId}, 'sub_00000000000000000000000000', 'newsletter', 'all', 'given',
+        now() - interval '2 years', 'api', 'cev_none', now())`.execute(avow.database.db);
+    const { tenantId, token } = await avow.tenantWithKey(['admin']);
+    await publishRegister(avow, token, lastingYaml);
+    const subjectId = await newSubject(avow, token);
+    await give(token, subjectId);
+    await givenMonthsAgo(tenantId, subjectId, 14);
+
+    const job = jobDefinitions(avow.services).find((j) => j.name === 'consent.expire');
+    const run = job?.handler({}, { id: 'test', attempt: 1, retryLimit: 0 } as JobContext);
+    await expect(run).rejects.toThrow(
+      new RegExp(`^1 of \\d+ tenants failed \\(the others ran\\): ${broken.tenantId}: `),
+    );
+    // Tenants after the broken one were still served.
+    expect(broken.tenantId < tenantId).toBe(true);
+    expect(await stateOf(token, subjectId)).toMatchObject({ consent: 'expired' });
+  });
+
   it('says in the policy how long consent lasts, and refuses a validFor that cannot work', () => {
     const valid = validateRegister(lastingYaml);
     if (!valid.ok) throw new Error(valid.problems.map((p) => p.message).join('; '));
