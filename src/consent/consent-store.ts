@@ -262,7 +262,8 @@ export async function markStatesForRenewal(
  * Consent to `purpose` given before `cutoff` that still stands, a page at a
  * time in (holder, medium) order after `after`: the states that may be due to expire. A
  * visitor linked to a subject is left out: its choices were copied to the
- * subject, whose state expires in its place.
+ * subject, whose state expires in its place. So is an erased (or merged)
+ * subject: nothing new is written about a person who asked to be forgotten.
  */
 export async function givenBefore(
   db: Db,
@@ -286,6 +287,17 @@ export async function givenBefore(
             .whereRef('v.tenantId', '=', 's.tenantId')
             .whereRef('v.id', '=', 's.holderId')
             .where('v.subjectId', 'is not', null),
+        ),
+      ),
+    )
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('subjects as e')
+            .select('e.id')
+            .whereRef('e.tenantId', '=', 's.tenantId')
+            .whereRef('e.id', '=', 's.holderId')
+            .where('e.status', 'in', ['erased', 'merged']),
         ),
       ),
     )

@@ -78,6 +78,12 @@ describe('consent that lasts a set time', () => {
       context: { actor: { type: 'system', id: 'test' } },
     });
     await givenMonthsAgo(tenantId, visitorId, 14);
+    // A person who was erased gets no new ledger entries, lapsed consent or not.
+    const erased = await newSubject(avow, token);
+    await give(token, erased);
+    await givenMonthsAgo(tenantId, erased, 14);
+    const erasure = await avow.call('POST', `/v1/subjects/${erased}/erase`, { token, body: {} });
+    expect(erasure.status, erasure.text).toBe(200);
     // Decisions stop counting lapsed consent at once; the job records the expiry.
     expect(await decide(token, old)).toMatchObject({
       allowed: false,
