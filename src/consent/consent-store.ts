@@ -274,33 +274,26 @@ export async function givenBefore(
 ): Promise<{ holderId: string; medium: string; consentAt: Date }[]> {
   let query = db
     .selectFrom('consentState as s')
+    // The holders left out: linked visitors, and erased or merged subjects.
+    .leftJoin('consentVisitors as linked', (join) =>
+      join
+        .onRef('linked.tenantId', '=', 's.tenantId')
+        .onRef('linked.id', '=', 's.holderId')
+        .on('linked.subjectId', 'is not', null),
+    )
+    .leftJoin('subjects as gone', (join) =>
+      join
+        .onRef('gone.tenantId', '=', 's.tenantId')
+        .onRef('gone.id', '=', 's.holderId')
+        .on('gone.status', 'in', ['erased', 'merged']),
+    )
     .select(['s.holderId', 's.medium', 's.consentAt'])
     .where('s.tenantId', '=', tenantId)
     .where('s.purpose', '=', purpose)
     .where('s.consent', '=', 'given')
     .where('s.consentAt', '<', cutoff)
-    .where(({ not, exists, selectFrom }) =>
-      not(
-        exists(
-          selectFrom('consentVisitors as v')
-            .select('v.id')
-            .whereRef('v.tenantId', '=', 's.tenantId')
-            .whereRef('v.id', '=', 's.holderId')
-            .where('v.subjectId', 'is not', null),
-        ),
-      ),
-    )
-    .where(({ not, exists, selectFrom }) =>
-      not(
-        exists(
-          selectFrom('subjects as e')
-            .select('e.id')
-            .whereRef('e.tenantId', '=', 's.tenantId')
-            .whereRef('e.id', '=', 's.holderId')
-            .where('e.status', 'in', ['erased', 'merged']),
-        ),
-      ),
-    )
+    .where('linked.id', 'is', null)
+    .where('gone.id', 'is', null)
     .orderBy('s.holderId')
     .orderBy('s.medium')
     .limit(page.limit);
