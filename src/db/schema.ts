@@ -182,6 +182,7 @@ export type SubjectPurposeStateRow = {
   objectionSource: string | null;
   restrictedAt: Timestamp | null;
   restrictionGround: string | null;
+  fulfilledAt: Timestamp | null;
   updatedAt: Timestamp;
 };
 

@@ -76,6 +76,7 @@ describe('decide', () => {
       consentAt: null,
       objectedAt: new Date('2026-01-01'),
       restrictedAt: null,
+      fulfilledAt: null,
     };
     expect(
       decide(
@@ -131,5 +132,62 @@ describe('decide', () => {
         now,
       ).reasons,
     ).toEqual(['restricted']);
+  });
+
+  it('stops a purpose once it is fulfilled for the subject, and starts purpose_fulfilled retention then', () => {
+    const kept = compilePolicy(
+      registerSchema.parse({
+        ...testRegister,
+        retention: {
+          ...testRegister.retention,
+          rules: [
+            ...(testRegister.retention?.rules ?? []),
+            {
+              key: 'order_data',
+              purposes: ['service'],
+              categories: ['user.name'],
+              duration: 'P30D',
+              trigger: 'purpose_fulfilled',
+              action: 'delete',
+            },
+          ],
+        },
+      }),
+      '4',
+    );
+    const ask = (fulfilledAt: Date | null, purpose = 'service') =>
+      decide(
+        kept,
+        'sub_1',
+        {
+          subject: base,
+          purpose: {
+            consent: null,
+            consentAt: null,
+            objectedAt: null,
+            restrictedAt: null,
+            fulfilledAt,
+          },
+          lastCollected: {},
+        },
+        purpose,
+        ['user.name', 'user.financial'],
+        now,
+      );
+    // Not yet fulfilled (or only later): the purpose runs.
+    expect(ask(null).allowed).toBe(true);
+    expect(ask(new Date('2026-07-01')).allowed).toBe(true);
+    // Fulfilled a week ago: the purpose stops; its 30-day rule has not run out.
+    const week = ask(new Date('2026-05-25'));
+    expect(week.allowed).toBe(false);
+    expect(week.categories).toEqual([
+      { category: 'user.name', allowed: false, reasons: ['purpose_fulfilled'] },
+      { category: 'user.financial', allowed: false, reasons: ['purpose_fulfilled'] },
+    ]);
+    // Fulfilled 30 days ago: user.name has reached its retention as well.
+    expect(ask(new Date('2026-05-02')).categories[0]?.reasons).toEqual([
+      'purpose_fulfilled',
+      'retention_expired',
+    ]);
   });
 });

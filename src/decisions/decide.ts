@@ -23,6 +23,7 @@ export const decisionReasons = [
   'erased',
   'subject_unknown',
   'contract_ended',
+  'purpose_fulfilled',
 ] as const;
 export type DecisionReason = (typeof decisionReasons)[number];
 
@@ -45,12 +46,14 @@ export type SubjectFacts = {
 
 export type ConsentState = 'given' | 'withdrawn' | 'refused' | 'expired';
 
-/** One row of subject_purpose_state: written by the consent ledger and rights requests. */
+/** One row of subject_purpose_state: written by the consent ledger, rights requests and the vault. */
 export type PurposeState = {
   consent: ConsentState | null;
   consentAt: Date | null;
   objectedAt: Date | null;
   restrictedAt: Date | null;
+  /** The purpose has done its work for this subject: it may no longer use the data. */
+  fulfilledAt: Date | null;
 };
 
 export type SubjectState = {
@@ -213,7 +216,7 @@ function triggerTime(
     case 'objection':
       return state.purpose?.objectedAt ?? null;
     case 'purpose_fulfilled':
-      return null;
+      return state.purpose?.fulfilledAt ?? null;
   }
 }
 
@@ -322,6 +325,7 @@ export function decide(
       (subject.restrictedAt && subject.restrictedAt <= now) ||
       (ps?.restrictedAt && ps.restrictedAt <= now);
     if (restricted && !survivesRestriction(basis, purpose)) common.push('restricted');
+    if (ps?.fulfilledAt && ps.fulfilledAt <= now) common.push('purpose_fulfilled');
   }
 
   const perCategory = asked.map((category): CategoryDecision => {

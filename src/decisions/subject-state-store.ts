@@ -4,10 +4,11 @@ import { anyOf, findSubjects, lastCollectedByCategory } from '../vault/vault-sto
 import type { ConsentState, PurposeState, SubjectFacts, SubjectState } from './decide.js';
 
 /**
- * subject_purpose_state: the current consent, objection and restriction per
- * subject and purpose. The consent ledger (events) and the rights requests
- * (objection, restriction) write it in the same transaction as their own
- * events, through `setPurposeState`; decisions only read it.
+ * subject_purpose_state: the current consent, objection, restriction and
+ * fulfilment per subject and purpose. The consent ledger (events), the rights
+ * requests (objection, restriction) and the vault (a purpose fulfilled) write
+ * it in the same transaction as their own events, through `setPurposeState`;
+ * decisions only read it.
  */
 export type PurposeStateChange = {
   consent?: ConsentState | null;
@@ -17,6 +18,7 @@ export type PurposeStateChange = {
   objectionSource?: string | null;
   restrictedAt?: Date | null;
   restrictionGround?: string | null;
+  fulfilledAt?: Date | null;
 };
 
 export type StoredPurposeState = PurposeState & {
@@ -38,6 +40,7 @@ const columns = [
   'objectionSource',
   'restrictedAt',
   'restrictionGround',
+  'fulfilledAt',
   'updatedAt',
 ] as const;
 
@@ -106,7 +109,14 @@ export async function loadSubjectStates(
       ? Promise.resolve([])
       : db
           .selectFrom('subjectPurposeState')
-          .select(['subjectId', 'consent', 'consentAt', 'objectedAt', 'restrictedAt'])
+          .select([
+            'subjectId',
+            'consent',
+            'consentAt',
+            'objectedAt',
+            'restrictedAt',
+            'fulfilledAt',
+          ])
           .where('tenantId', '=', tenantId)
           .where('purpose', '=', purpose)
           .where('subjectId', '=', anyOf(unique))
@@ -127,6 +137,7 @@ export async function loadSubjectStates(
             consentAt: state.consentAt,
             objectedAt: state.objectedAt,
             restrictedAt: state.restrictedAt,
+            fulfilledAt: state.fulfilledAt,
           }
         : null,
       lastCollected: collected.get(subject.id) ?? {},
@@ -180,6 +191,7 @@ async function loadOne(
       'p.consentAt',
       'p.objectedAt',
       'p.restrictedAt as purposeRestrictedAt',
+      'p.fulfilledAt',
       'p.purpose',
       (collected
         ? sql<Record<string, string> | null>`(select json_object_agg(c.category, c.latest)
@@ -198,6 +210,7 @@ async function loadOne(
     consentAt,
     objectedAt,
     purposeRestrictedAt,
+    fulfilledAt,
     purpose: statePurpose,
     lastCollected,
     ...subject
@@ -205,7 +218,7 @@ async function loadOne(
   out.set(subjectId, {
     subject: { ...subject, status: subject.status as SubjectFacts['status'] },
     purpose: statePurpose
-      ? { consent, consentAt, objectedAt, restrictedAt: purposeRestrictedAt }
+      ? { consent, consentAt, objectedAt, restrictedAt: purposeRestrictedAt, fulfilledAt }
       : null,
     lastCollected: Object.fromEntries(
       Object.entries(lastCollected ?? {}).map(([category, at]) => [category, new Date(at)]),

@@ -41,9 +41,6 @@ function describeReport(report: Report, verb: string): string {
   return [
     `${report.total} record(s) ${verb} at ${report.asOf}; ${report.held} held by legal holds; ${report.kept} kept by statutory or audit-log keeps; ${report.subjectsErased} subject(s) erased.`,
     rows.length ? table(rows, ['rule', 'action', 'category', verb, 'held', 'kept']) : '',
-    report.untimedRules.length
-      ? `Never swept automatically (no recorded trigger): ${report.untimedRules.join(', ')}`
-      : '',
   ]
     .filter(Boolean)
     .join('\n');

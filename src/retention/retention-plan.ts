@@ -39,22 +39,18 @@ export type PlannedKeep = {
 export type RetentionPlan = {
   rules: PlannedRule[];
   keeps: PlannedKeep[];
-  /** Rules that can never fire on their own (purpose_fulfilled has no recorded time). */
-  untimed: string[];
 };
 
 export function planFromRegister(register: Register | null): RetentionPlan {
   const retention = register?.retention;
-  if (!register || !retention) return { rules: [], keeps: [], untimed: [] };
+  if (!register || !retention) return { rules: [], keeps: [] };
   const rules: PlannedRule[] = [];
-  const untimed: string[] = [];
   retention.rules.forEach((rule, index) => {
     const duration = parseDuration(rule.duration);
     if (!duration) return;
     const named = register.purposes.filter((p) => p.retention === rule.key).map((p) => p.key);
     const purposes = [...new Set([...rule.purposes, ...named])];
     const triggers = [...new Set([rule.trigger, ...rule.earlierTriggers])];
-    if (triggers.every((t) => t === 'purpose_fulfilled')) untimed.push(rule.key);
     rules.push({
       index,
       key: rule.key,
@@ -95,7 +91,7 @@ export function planFromRegister(register: Register | null): RetentionPlan {
       law: null,
     });
   }
-  return { rules, keeps, untimed };
+  return { rules, keeps };
 }
 
 /** When a trigger at `at` makes a record due under `duration` (see the boundary rule above). */

@@ -43,11 +43,6 @@ const reportReply = z
         'Subjects whose last record went on a subject-wide trigger: erased, data key destroyed',
       ),
     subjectsPseudonymized: z.number().int(),
-    untimedRules: z
-      .array(z.string())
-      .describe(
-        'Rules whose trigger Avow cannot time (purpose_fulfilled): never swept automatically',
-      ),
   })
   .meta({ id: 'RetentionReport' });
 

@@ -67,8 +67,6 @@ export type RetentionReport = {
   rules: RuleReport[];
   subjectsErased: number;
   subjectsPseudonymized: number;
-  /** Rules with no recorded trigger time (purpose_fulfilled): never swept automatically. */
-  untimedRules: string[];
 };
 
 export type RetentionRun = {
@@ -211,7 +209,6 @@ export function createRetentionService(deps: {
       rules,
       subjectsErased: 0,
       subjectsPseudonymized: 0,
-      untimedRules: plan.untimed,
     };
   }
 

@@ -307,9 +307,16 @@ function triggerTime(
       return states(
         sql`case when bool_and(ps.objected_at is not null) then max(ps.objected_at) end`,
       );
-    case 'purpose_fulfilled':
-      // Nothing records when a purpose is fulfilled; such a rule never fires by itself.
-      return sql`null::timestamptz`;
+    case 'purpose_fulfilled': {
+      // Fulfilled for every purpose of the rule the record serves (a purpose
+      // with no state row is not fulfilled): the last fulfilment starts the clock.
+      const served = sql`(select count(distinct p) from unnest(r.purposes) p${
+        purposes ? sql` where p = any(${textArray(purposes)})` : sql``
+      })`;
+      return states(
+        sql`case when count(ps.fulfilled_at) = ${served} then max(ps.fulfilled_at) end`,
+      );
+    }
   }
 }
 
@@ -343,7 +350,8 @@ const candidateColumns = sql`r.tenant_id, r.id, r.subject_id, r.category, r.purp
  * The records one trigger of one rule can have reached by `asOf`: a superset
  * (the time bound has a day of margin, the consent tests are looser), read
  * through an index where there is one, so a sweep reads the due records and
- * not the whole vault. Null when the trigger can never fire.
+ * not the whole vault. Every trigger has one; null only for a trigger this
+ * function does not know.
  */
 function candidateScan(
   tenantId: string,
@@ -371,12 +379,15 @@ function candidateScan(
         sql`s.contract_ended_at <= ${bound}::timestamptz or s.relationship_ended_at <= ${bound}::timestamptz`,
       );
     case 'consent_withdrawn':
-    case 'objection': {
-      // A clock that started needs at least one withdrawal (objection) old enough.
+    case 'objection':
+    case 'purpose_fulfilled': {
+      // A clock that started needs at least one withdrawal (objection, fulfilment) old enough.
       const state =
         trigger === 'consent_withdrawn'
           ? sql`ps.consent = 'withdrawn' and ps.consent_at <= ${bound}::timestamptz`
-          : sql`ps.objected_at <= ${bound}::timestamptz`;
+          : trigger === 'objection'
+            ? sql`ps.objected_at <= ${bound}::timestamptz`
+            : sql`ps.fulfilled_at <= ${bound}::timestamptz`;
       return sql`select ${candidateColumns} ${records} and r.subject_id in (
         select ps.subject_id from subject_purpose_state ps where ps.tenant_id = ${tenantId} and ${state}${
           rule.purposes ? sql` and ps.purpose = any(${textArray(rule.purposes)})` : sql``

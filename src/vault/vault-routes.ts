@@ -104,6 +104,12 @@ const timestampsBody = z
     contractEndedAt: timestamp.nullable().optional(),
     roleEndedAt: timestamp.nullable().optional(),
     accountDeletedAt: timestamp.nullable().optional(),
+    fulfilledPurposes: z
+      .record(z.string().min(1).max(200), timestamp.nullable())
+      .optional()
+      .describe(
+        'Purposes that have done their work for this subject, by register key, and since when (null: not fulfilled after all). A fulfilled purpose may no longer use the data, and purpose_fulfilled retention rules start then.',
+      ),
   })
   .strict();
 
@@ -192,6 +198,7 @@ export function registerVaultRoutes(app: App, deps: { vault: VaultService; db: D
                 consentAt: timestamp.nullable(),
                 objectedAt: timestamp.nullable(),
                 restrictedAt: timestamp.nullable(),
+                fulfilledAt: timestamp.nullable(),
               }),
             ),
             merges: z.array(
@@ -216,7 +223,8 @@ export function registerVaultRoutes(app: App, deps: { vault: VaultService; db: D
       config: { access: 'vault:write' },
       schema: {
         tags: ['vault'],
-        summary: 'Set the kind or the timestamps retention reads (null clears one)',
+        summary:
+          'Set the kind, the timestamps retention reads, or the purposes fulfilled for the subject (null clears one)',
         params: subjectParams,
         body: timestampsBody,
         response: { 200: subjectReply, ...authErrors, 410: errorReply },

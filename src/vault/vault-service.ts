@@ -15,6 +15,7 @@ import {
   listPurposeStates,
   loadSubjectStates,
   type StoredPurposeState,
+  setPurposeState,
 } from '../decisions/subject-state-store.js';
 import { AppError, type ErrorDetail, notFound } from '../errors/errors.js';
 import { newId } from '../ids/ids.js';
@@ -333,23 +334,55 @@ export function createVaultService(deps: {
     };
   }
 
+  /** A purpose key the active register does not have is the caller's mistake, named by path. */
+  function checkPurposes(policy: Policy, keys: string[], path: string): void {
+    const unknown = keys.filter((key) => !policy.purposes.has(key));
+    if (unknown.length > 0) {
+      throw invalid('A purpose is not in the active register', [
+        ...unknown.map((key) => ({
+          path: `${path}.${key}`,
+          message: `allowed: ${list([...policy.purposes.keys()])}`,
+        })),
+      ]);
+    }
+  }
+
   async function update(
     ctx: VaultContext,
     id: string,
-    changes: Partial<SubjectTimestamps> & { kind?: string },
+    input: Partial<SubjectTimestamps> & {
+      kind?: string;
+      /** Purposes done for this subject, from when (null: not fulfilled after all). */
+      fulfilledPurposes?: Record<string, Date | null>;
+    },
   ): Promise<Subject> {
-    if (changes.kind !== undefined)
-      checkKind(await policies.current(ctx.tenantId), changes.kind, 'body.kind');
+    const { fulfilledPurposes = {}, ...changes } = input;
+    const fulfilled = Object.entries(fulfilledPurposes);
+    if (changes.kind !== undefined || fulfilled.length > 0) {
+      const policy = await policies.current(ctx.tenantId);
+      if (changes.kind !== undefined) checkKind(policy, changes.kind, 'body.kind');
+      checkPurposes(
+        policy,
+        fulfilled.map(([purpose]) => purpose),
+        'body.fulfilledPurposes',
+      );
+    }
     return db.transaction().execute(async (tx) => {
       await liveSubject(tx, ctx, id, { forUpdate: true });
-      const updated = await updateSubject(tx, ctx.tenantId, id, changes, now());
+      const at = now();
+      const updated = await updateSubject(tx, ctx.tenantId, id, changes, at);
       if (!updated) throw notFound('Subject');
+      for (const [purpose, fulfilledAt] of fulfilled) {
+        await setPurposeState(tx, ctx.tenantId, id, purpose, { fulfilledAt }, at);
+      }
       // Names of the fields, never their values: a leaving date or a kind says
       // something about the person, and these timestamps start retention clocks.
-      const fields = Object.entries(changes)
-        .filter(([, value]) => value !== undefined)
-        .map(([field]) => field)
-        .sort();
+      const fields = [
+        ...Object.entries(changes)
+          .filter(([, value]) => value !== undefined)
+          .map(([field]) => field),
+        ...fulfilled.map(([purpose]) => `fulfilledPurposes.${purpose}`),
+      ].sort();
       if (fields.length > 0)
         await audit.record(
           tx,
@@ -996,6 +1029,7 @@ export function createVaultService(deps: {
             objectionSource: s.objectionSource,
             restrictedAt: s.restrictedAt,
             restrictionGround: s.restrictionGround,
+            fulfilledAt: s.fulfilledAt,
             updatedAt: at,
           })
           .execute();

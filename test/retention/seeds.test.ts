@@ -124,4 +124,96 @@ describe('seed registers (examples/registers)', () => {
     expect((await running.api.sweep()).report.total).toBe(0);
     expect((await running.api.view(b.s)).records).toHaveLength(2);
   });
+
+  it('Clevenio: data kept only as long as its purposes need it (purpose_fulfilled), purpose by purpose', async () => {
+    const { api } = await seedTenant('clevenio');
+    const s = await api.subject('lead@clevenio.example', 'customer.user');
+    const [email, inquiry] = await api.records(s, [
+      {
+        category: 'user.contact.email',
+        purposes: ['service', 'email_marketing'],
+        collectedAt: daysAgo(30),
+      },
+      { category: 'user.content.inquiry', purposes: ['service'], collectedAt: daysAgo(30) },
+    ]);
+    const decide = async (purpose: string) => {
+      const reply = await api.call<{ allowed: boolean; reasons: string[] }>(
+        'POST',
+        '/v1/decisions',
+        { subjectId: s, purpose, categories: ['user.content.inquiry'] },
+      );
+      expect(reply.status, reply.text).toBe(200);
+      return reply.body;
+    };
+    const fulfil = async (purposes: Record<string, string | null>) => {
+      const reply = await api.call('PATCH', `/v1/subjects/${s}`, { fulfilledPurposes: purposes });
+      expect(reply.status, reply.text).toBe(200);
+    };
+    expect(await decide('service')).toMatchObject({ allowed: true, reasons: [] });
+    expect((await api.preview()).report.total).toBe(0);
+
+    // An unknown purpose is refused with the allowed ones, and nothing is written.
+    const wrong = await api.call<{ error: { details: { path: string; message: string }[] } }>(
+      'PATCH',
+      `/v1/subjects/${s}`,
+      { fulfilledPurposes: { service: daysAgo(1), newsletter: daysAgo(1) } },
+    );
+    expect(wrong.status, wrong.text).toBe(400);
+    expect(wrong.body.error.details[0]?.path).toBe('body.fulfilledPurposes.newsletter');
+    expect(wrong.body.error.details[0]?.message).toContain('email_marketing');
+    expect(await decide('service')).toMatchObject({ allowed: true });
+
+    // The inquiry is answered: the service purpose is done with this person.
+    const done = daysAgo(1);
+    await fulfil({ service: done });
+    expect(await decide('service')).toMatchObject({
+      allowed: false,
+      reasons: ['purpose_fulfilled', 'retention_expired'],
+    });
+    // A batch (many subjects at once) reads the same state.
+    const other = await api.subject('other@clevenio.example', 'customer.user');
+    const batch = await api.call<{ results: { reasons: string[] }[] }>(
+      'POST',
+      '/v1/decisions/batch',
+      { purpose: 'service', categories: ['user.content.inquiry'], subjectIds: [s, other] },
+    );
+    expect(batch.status, batch.text).toBe(200);
+    expect(batch.body.results.map((r) => r.reasons)).toEqual([
+      ['purpose_fulfilled', 'retention_expired'],
+      [],
+    ]);
+    const view = await api.call<{ purposeStates: { purpose: string; fulfilledAt: string }[] }>(
+      'GET',
+      `/v1/subjects/${s}`,
+    );
+    expect(view.body.purposeStates).toMatchObject([{ purpose: 'service', fulfilledAt: done }]);
+    // The e-mail address still serves email marketing; the inquiry served only the service.
+    const preview = await api.preview();
+    expect(preview.items).toMatchObject([
+      { recordId: inquiry, rule: 'while_needed', trigger: 'purpose_fulfilled', action: 'delete' },
+    ]);
+
+    // Not fulfilled after all: the purpose runs again and nothing is due.
+    await fulfil({ service: null });
+    expect(await decide('service')).toMatchObject({ allowed: true });
+    expect((await api.preview()).report.total).toBe(0);
+
+    await fulfil({ service: done });
+    expect((await api.sweep()).report.total).toBe(1);
+    expect((await api.view(s)).records.map((r) => r.id)).toEqual([email]);
+    // Once email marketing is done too, the address goes. Like consent and
+    // objection triggers, a purpose's end is not the end of the person's
+    // relationship: the subject itself stays.
+    await fulfil({ email_marketing: daysAgo(0) });
+    expect((await api.sweep()).report).toMatchObject({ total: 1, subjectsErased: 0 });
+    expect((await api.view(s)).records).toEqual([]);
+
+    const audit = await api.call<{ items: { action: string; payload: { fields?: string[] } }[] }>(
+      'GET',
+      `/v1/audit?subjectId=${s}&action=subject.updated`,
+    );
+    expect(audit.body.items.map((i) => i.payload.fields)).toContainEqual([
+      'fulfilledPurposes.email_marketing',
+    ]);
+  });
 });

@@ -1472,13 +1472,13 @@ export interface paths {
                                 categories: {
                                     allowed: boolean;
                                     category: string;
-                                    reasons: ("no_legal_basis" | "category_not_in_purpose" | "consent_missing" | "consent_withdrawn" | "objected" | "restricted" | "retention_expired" | "erased" | "subject_unknown" | "contract_ended")[];
+                                    reasons: ("no_legal_basis" | "category_not_in_purpose" | "consent_missing" | "consent_withdrawn" | "objected" | "restricted" | "retention_expired" | "erased" | "subject_unknown" | "contract_ended" | "purpose_fulfilled")[];
                                 }[];
                                 identity?: number;
                                 index: number;
                                 legalBasis: string | null;
                                 purpose: string;
-                                reasons: ("no_legal_basis" | "category_not_in_purpose" | "consent_missing" | "consent_withdrawn" | "objected" | "restricted" | "retention_expired" | "erased" | "subject_unknown" | "contract_ended")[];
+                                reasons: ("no_legal_basis" | "category_not_in_purpose" | "consent_missing" | "consent_withdrawn" | "objected" | "restricted" | "retention_expired" | "erased" | "subject_unknown" | "contract_ended" | "purpose_fulfilled")[];
                                 registerVersion: string | null;
                                 subjectId: string | null;
                             }[];
@@ -4953,6 +4953,7 @@ export interface paths {
                             purposeStates: {
                                 consent: string | null;
                                 consentAt: string | null;
+                                fulfilledAt: string | null;
                                 objectedAt: string | null;
                                 purpose: string;
                                 restrictedAt: string | null;
@@ -5005,7 +5006,7 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Set the kind or the timestamps retention reads (null clears one) */
+        /** Set the kind, the timestamps retention reads, or the purposes fulfilled for the subject (null clears one) */
         patch: {
             parameters: {
                 query?: never;
@@ -5020,6 +5021,10 @@ export interface paths {
                     "application/json": {
                         accountDeletedAt?: string | null;
                         contractEndedAt?: string | null;
+                        /** @description Purposes that have done their work for this subject, by register key, and since when (null: not fulfilled after all). A fulfilled purpose may no longer use the data, and purpose_fulfilled retention rules start then. */
+                        fulfilledPurposes?: {
+                            [key: string]: string | null;
+                        };
                         kind?: string;
                         lastActivityAt?: string | null;
                         relationshipEndedAt?: string | null;
@@ -6550,11 +6555,11 @@ export interface components {
             categories: {
                 allowed: boolean;
                 category: string;
-                reasons: ("no_legal_basis" | "category_not_in_purpose" | "consent_missing" | "consent_withdrawn" | "objected" | "restricted" | "retention_expired" | "erased" | "subject_unknown" | "contract_ended")[];
+                reasons: ("no_legal_basis" | "category_not_in_purpose" | "consent_missing" | "consent_withdrawn" | "objected" | "restricted" | "retention_expired" | "erased" | "subject_unknown" | "contract_ended" | "purpose_fulfilled")[];
             }[];
             legalBasis: string | null;
             purpose: string;
-            reasons: ("no_legal_basis" | "category_not_in_purpose" | "consent_missing" | "consent_withdrawn" | "objected" | "restricted" | "retention_expired" | "erased" | "subject_unknown" | "contract_ended")[];
+            reasons: ("no_legal_basis" | "category_not_in_purpose" | "consent_missing" | "consent_withdrawn" | "objected" | "restricted" | "retention_expired" | "erased" | "subject_unknown" | "contract_ended" | "purpose_fulfilled")[];
             registerVersion: string | null;
             subjectId: string;
         };
@@ -6563,11 +6568,11 @@ export interface components {
             categories: {
                 allowed: boolean;
                 category: string;
-                reasons: ("no_legal_basis" | "category_not_in_purpose" | "consent_missing" | "consent_withdrawn" | "objected" | "restricted" | "retention_expired" | "erased" | "subject_unknown" | "contract_ended")[];
+                reasons: ("no_legal_basis" | "category_not_in_purpose" | "consent_missing" | "consent_withdrawn" | "objected" | "restricted" | "retention_expired" | "erased" | "subject_unknown" | "contract_ended" | "purpose_fulfilled")[];
             }[];
             legalBasis: string | null;
             purpose: string;
-            reasons: ("no_legal_basis" | "category_not_in_purpose" | "consent_missing" | "consent_withdrawn" | "objected" | "restricted" | "retention_expired" | "erased" | "subject_unknown" | "contract_ended")[];
+            reasons: ("no_legal_basis" | "category_not_in_purpose" | "consent_missing" | "consent_withdrawn" | "objected" | "restricted" | "retention_expired" | "erased" | "subject_unknown" | "contract_ended" | "purpose_fulfilled")[];
             registerVersion: string | null;
             subjectId: string;
         };
@@ -6931,8 +6936,6 @@ export interface components {
             subjectsPseudonymized: number;
             /** @description Records removed (a run) or that would be (a dry run) */
             total: number;
-            /** @description Rules whose trigger Avow cannot time (purpose_fulfilled): never swept automatically */
-            untimedRules: string[];
         };
         RetentionReportInput: {
             /** Format: date-time */
@@ -6962,8 +6965,6 @@ export interface components {
             subjectsPseudonymized: number;
             /** @description Records removed (a run) or that would be (a dry run) */
             total: number;
-            /** @description Rules whose trigger Avow cannot time (purpose_fulfilled): never swept automatically */
-            untimedRules: string[];
         };
         RetentionRun: {
             finishedAt: string | null;

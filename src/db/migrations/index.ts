@@ -11,6 +11,7 @@ import * as m0009 from './0009_retention_indexes.js';
 import * as m0010 from './0010_audit_lanes.js';
 import * as m0011 from './0011_write_notifications.js';
 import * as m0012 from './0012_consent_expiry.js';
+import * as m0013 from './0013_purpose_fulfilled.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the folder so the
@@ -29,4 +30,5 @@ export const migrations: Record<string, Migration> = {
   '0010_audit_lanes': m0010,
   '0011_write_notifications': m0011,
   '0012_consent_expiry': m0012,
+  '0013_purpose_fulfilled': m0013,
 };
