@@ -1,18 +1,21 @@
 import { type BenchResult, compareHttp, ratioResult, startChild } from './lib.js';
 
-type Servers = { barePort: number; avowPort: number; token: string };
+type Servers = { barePort: number; avowPort: number; referencePort: number; token: string };
 
 /** Issue 2: an authenticated, validated, logged /v1 route against a bare route of the same framework. */
 export async function run(): Promise<BenchResult[]> {
   const { info, stop } = await startChild<Servers>('bench/servers/http-servers.ts');
   try {
-    const { baseline, subject } = await compareHttp(
-      { url: `http://127.0.0.1:${info.barePort}/bare` },
-      {
-        url: `http://127.0.0.1:${info.avowPort}/v1/whoami`,
-        headers: { authorization: `Bearer ${info.token}` },
-      },
-    );
+    const bare = { url: `http://127.0.0.1:${info.barePort}/bare` };
+    const authorization = { authorization: `Bearer ${info.token}` };
+    const { baseline, subject } = await compareHttp(bare, {
+      url: `http://127.0.0.1:${info.avowPort}/v1/whoami`,
+      headers: authorization,
+    });
+    const byHand = await compareHttp(bare, {
+      url: `http://127.0.0.1:${info.referencePort}/v1/whoami`,
+      headers: authorization,
+    });
     return [
       ratioResult(
         'http: GET /v1/whoami (auth + validation + log) vs bare route',
@@ -21,6 +24,15 @@ export async function run(): Promise<BenchResult[]> {
         { name: 'bare fastify route', value: baseline.requestsPerSecond },
         0.8,
         `p99 ${subject.p99Ms} ms vs ${baseline.p99Ms} ms`,
+      ),
+      // No target: how far the same duties (headers, key check, access line,
+      // serialized reply) written by hand, with no Avow code, get on this machine.
+      ratioResult(
+        'http, reference: the same duties by hand in two hooks vs bare route',
+        'req/s',
+        byHand.subject.requestsPerSecond,
+        { name: 'bare fastify route', value: byHand.baseline.requestsPerSecond },
+        undefined,
       ),
     ];
   } finally {

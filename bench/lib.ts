@@ -134,7 +134,8 @@ export function ratioResult(
   unit: string,
   subject: number,
   baseline: { name: string; value: number },
-  target: number,
+  /** Undefined: a number to read, not a target to meet. */
+  target: number | undefined,
   notes?: string,
 ): BenchResult {
   return {
@@ -143,7 +144,7 @@ export function ratioResult(
     value: subject,
     baseline,
     ratio: subject / baseline.value,
-    target,
+    ...(target !== undefined ? { target } : {}),
     ...(notes ? { notes } : {}),
   };
 }

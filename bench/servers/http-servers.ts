@@ -1,12 +1,15 @@
 /**
- * The two servers the HTTP benchmark compares, in one child process so they
- * share one runtime: a bare Fastify route, and Avow's authenticated, validated,
- * logged /v1/whoami on an in-memory PGlite. Prints one JSON line when ready.
+ * The servers the HTTP benchmark compares, in one child process so they share
+ * one runtime: a bare Fastify route; Avow's authenticated, validated, logged
+ * /v1/whoami on an in-memory PGlite; and a reference that does the same work
+ * written by hand in two hooks. Prints one JSON line when ready.
  */
 import Fastify from 'fastify';
+import { safeEqual } from '../../src/crypto/hashing.js';
 import { generateInstallationKeys } from '../../src/crypto/installation-keys.js';
 import { openDatabase } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
+import { apiHeaders } from '../../src/http/http-server.js';
 import { createAvow } from '../../src/server/app.js';
 import { createLogger, logDestination } from '../../src/server/logger.js';
 
@@ -37,13 +40,70 @@ const bare = Fastify();
 bare.get('/bare', async () => principal);
 await bare.listen({ port: 0, host: '127.0.0.1' });
 
+// The reference: what whoami must do on every request (the same security
+// headers and a request id, the key checked against one kept in memory, the
+// same access line through the same logger and destination, the reply
+// serialized from its schema) with nothing else: no Avow code around it. It
+// shows how close to the bare route those duties alone can get.
+const accessLog = logger.child({}, { redact: { paths: [] } });
+const [, keyPart = '', secretPart = ''] =
+  /^avow_([0-9a-z]{26})_([A-Za-z0-9_-]{43})$/.exec(key.token) ?? [];
+const known = new Map([[keyPart, Buffer.from(secretPart)]]);
+let requests = 0;
+const reference = Fastify();
+reference.addHook('onRequest', (request, reply, done) => {
+  reply.headers(apiHeaders);
+  reply.header('x-request-id', `rid_${(++requests).toString(36)}`);
+  const [, id = '', secret = ''] =
+    /^Bearer avow_([0-9a-z]{26})_([A-Za-z0-9_-]{43})$/.exec(request.headers.authorization ?? '') ??
+    [];
+  const expected = known.get(id);
+  if (!expected || !safeEqual(expected, Buffer.from(secret))) {
+    reply.code(401).send();
+    return;
+  }
+  done();
+});
+reference.addHook('onResponse', (request, reply, done) => {
+  accessLog.info(
+    {
+      reqId: request.id,
+      method: request.method,
+      route: '/v1/whoami',
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime),
+    },
+    'request',
+  );
+  done();
+});
+reference.get(
+  '/v1/whoami',
+  {
+    schema: {
+      response: {
+        200: {
+          type: 'object',
+          properties: {
+            keyId: { type: 'string' },
+            tenantId: { type: ['string', 'null'] },
+            scopes: { type: 'array', items: { type: 'string' } },
+          },
+        },
+      },
+    },
+  },
+  async () => principal,
+);
+await reference.listen({ port: 0, host: '127.0.0.1' });
+
 const port = (server: { address(): unknown }) => (server.address() as { port: number }).port;
 process.stdout.write(
-  `${JSON.stringify({ barePort: port(bare.server), avowPort: port(app.server), token: key.token, tenantId: tenant.id })}\n`,
+  `${JSON.stringify({ barePort: port(bare.server), avowPort: port(app.server), referencePort: port(reference.server), token: key.token, tenantId: tenant.id })}\n`,
 );
 
 process.once('SIGTERM', () => {
-  void Promise.all([bare.close(), app.close()])
+  void Promise.all([bare.close(), app.close(), reference.close()])
     .then(() => database.close())
     .then(() => process.exit(0));
 });

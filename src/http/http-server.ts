@@ -96,7 +96,7 @@ function handleError(error: FastifyError, request: FastifyRequest, reply: Fastif
  * personal data). Routes that serve other origins or public, cacheable files
  * override these per reply; pages add the document headers (`asPage`).
  */
-const apiHeaders: Record<string, string> = {
+export const apiHeaders: Readonly<Record<string, string>> = {
   'cache-control': 'no-store',
   'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
   'cross-origin-resource-policy': 'same-origin',
