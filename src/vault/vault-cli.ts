@@ -25,10 +25,34 @@ function identityFrom(options: {
   throw new UsageError('Give one of --email, --phone, --account-id or --external TYPE=VALUE');
 }
 
+/** The subject timestamps `subjects update` sets, by API field, with their option. */
+const timestampOptions: Record<string, string> = {
+  lastActivityAt: '--last-activity-at',
+  relationshipStartedAt: '--relationship-started-at',
+  relationshipEndedAt: '--relationship-ended-at',
+  contractEndedAt: '--contract-ended-at',
+  roleEndedAt: '--role-ended-at',
+  accountDeletedAt: '--account-deleted-at',
+};
+
+const camelCase = (flag: string) =>
+  flag.replace(/^--/, '').replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** A TIME option: "now", "none" (null: cleared), or passed on for the server to check. */
+function timeOption(value: string, flag: string): string | null {
+  if (value === 'none') return null;
+  if (value === 'now') return new Date().toISOString();
+  if (value === '')
+    throw new UsageError(`${flag} needs a time: ISO 8601 with an offset, now or none`);
+  return value;
+}
+
 export function registerVaultCommands(program: Command): void {
   const subjects = program
     .command('subjects')
-    .description('Find, read, erase and merge data subjects in the vault');
+    .description('Find, read, update, erase and merge data subjects in the vault');
 
   withConnection(
     subjects
@@ -54,21 +78,92 @@ export function registerVaultCommands(program: Command): void {
   withConnection(
     subjects
       .command('show')
-      .description('A subject: state, timestamps, record categories (no values)')
+      .description('A subject: state, timestamps, purpose states, record categories (no values)')
       .argument('<subjectId>'),
   ).action(async (subjectId: string, options) => {
     const out = await callApi<{
-      subject: Subject;
+      subject: Subject & Record<string, unknown>;
       records: Record<string, unknown>[];
       identityKinds: string[];
+      purposeStates: Record<string, unknown>[];
     }>(connection(options), 'GET', `/v1/subjects/${encodeURIComponent(subjectId)}`);
+    const timestamps = Object.keys(timestampOptions)
+      .filter((field) => out.subject[field])
+      .map((field) => `${field}: ${out.subject[field]}`);
     print(options, out, () =>
       [
         `${out.subject.id} (${out.subject.kind}, ${out.subject.status}); identities: ${out.identityKinds.join(', ') || '-'}`,
+        ...timestamps,
+        out.purposeStates.length > 0
+          ? table(out.purposeStates, [
+              'purpose',
+              'consent',
+              'consentAt',
+              'objectedAt',
+              'restrictedAt',
+              'fulfilledAt',
+            ])
+          : '',
         table(out.records, ['id', 'category', 'version', 'collectedAt']),
-      ].join('\n'),
+      ]
+        .filter(Boolean)
+        .join('\n'),
     );
   });
+
+  const update = withConnection(
+    subjects
+      .command('update')
+      .description(
+        'Set a subject’s kind, the timestamps retention reads, or the purposes fulfilled for it. A TIME is ISO 8601 with an offset, "now", or "none" to clear it',
+      )
+      .argument('<subjectId>'),
+  ).option('--kind <key>', 'a data subject key of the active register');
+  for (const [field, flag] of Object.entries(timestampOptions))
+    update.option(`${flag} <time>`, `sets ${field}`);
+  update
+    .option(
+      '--fulfilled <purpose[=time]>',
+      'a purpose that has done its work for this subject, since TIME (default now); repeatable',
+      collect,
+      [],
+    )
+    .option(
+      '--not-fulfilled <purpose>',
+      'a purpose that was marked fulfilled by mistake; repeatable',
+      collect,
+      [],
+    )
+    .action(async (subjectId: string, options) => {
+      const body: Record<string, unknown> = {};
+      if (options.kind) body.kind = options.kind;
+      for (const [field, flag] of Object.entries(timestampOptions)) {
+        const value = options[camelCase(flag)] as string | undefined;
+        if (value !== undefined) body[field] = timeOption(value, flag);
+      }
+      const fulfilled: Record<string, string | null> = {};
+      for (const item of options.fulfilled as string[]) {
+        const at = item.indexOf('=');
+        const purpose = at < 0 ? item : item.slice(0, at);
+        if (!purpose) throw new UsageError('--fulfilled takes PURPOSE or PURPOSE=TIME');
+        fulfilled[purpose] =
+          at < 0 ? new Date().toISOString() : timeOption(item.slice(at + 1), '--fulfilled');
+      }
+      for (const purpose of options.notFulfilled as string[]) fulfilled[purpose] = null;
+      if (Object.keys(fulfilled).length > 0) body.fulfilledPurposes = fulfilled;
+      if (Object.keys(body).length === 0) {
+        throw new UsageError(
+          `Nothing to change: give --kind, a timestamp (${Object.values(timestampOptions).join(', ')}), --fulfilled or --not-fulfilled`,
+        );
+      }
+      const subject = await callApi<Subject>(
+        connection(options),
+        'PATCH',
+        `/v1/subjects/${encodeURIComponent(subjectId)}`,
+        body,
+      );
+      print(options, subject, () => `Updated ${subject.id}: ${Object.keys(body).join(', ')}.`);
+    });
 
   withConnection(
     subjects
