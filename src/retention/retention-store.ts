@@ -407,7 +407,10 @@ const epoch = (at: RawBuilder<unknown>) => sql`(extract(epoch from ${at}) * 1000
  *
  * Two steps in one statement: index scans per rule and trigger collect the
  * records that may be due (see candidateScan), then the exact calendar test
- * (every covering rule due, each keep's time) runs on those alone.
+ * (every covering rule due, each keep's time) runs on those alone. A record
+ * that also serves a purpose no covering rule sets an end to is kept: a
+ * customer who withdraws newsletter consent keeps the e-mail address the
+ * contract uses, even when the register gives the contract no retention rule.
  */
 export async function findReachedRecords(
   db: Db,
@@ -421,9 +424,12 @@ export async function findReachedRecords(
   const ruleColumns: RawBuilder<unknown>[] = [];
   const ruleTriggerColumns: RawBuilder<unknown>[] = [];
   const applies: RawBuilder<unknown>[] = [];
+  // Per purpose `p` of a record: some rule covering the record sets an end to that use.
+  const governs: RawBuilder<unknown>[] = [];
   for (const rule of plan.rules) {
     const when = ruleApplies(rule);
     applies.push(when);
+    governs.push(rule.purposes ? sql`(${when} and p = any(${textArray(rule.purposes)}))` : when);
     if (rule.categories.length > 0 || rule.purposes) {
       for (const trigger of rule.triggers) {
         const scan = candidateScan(tenantId, rule, trigger, options);
@@ -461,7 +467,8 @@ export async function findReachedRecords(
       ${keepColumns.length > 0 ? sql`, ${sql.join(keepColumns.map((c, i) => sql`${c} as ${sql.ref(`k${i}`)}`))}` : sql``}
     from (${candidates}) r
     join subjects s on s.tenant_id = r.tenant_id and s.id = r.subject_id
-    where s.status in ('active', 'pseudonymized')`;
+    where s.status in ('active', 'pseudonymized')
+      and not exists (select 1 from unnest(r.purposes) p where not (${sql.join(governs, sql` or `)}))`;
   const refs = (prefix: string, count: number) =>
     Array.from({ length: count }, (_, i) => sql.ref(`${prefix}${i}`));
   const most = (items: RawBuilder<unknown>[]) =>

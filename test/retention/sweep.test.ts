@@ -184,6 +184,39 @@ describe('retention: done when (old data, preview, hold, sweep, report, audit)',
     expect(unknown.body.error.details[0]?.path).toBe('body.target');
   });
 
+  it('a record that also serves a purpose with no retention rule stays when another purpose ends', async () => {
+    // The register gives the contract purpose no rule: nothing sets an end to that use.
+    const other = await avow.tenantWithKey(['admin']);
+    const own = client(avow, other.token);
+    await own.publish({
+      ...boundaryRegister,
+      retention: {
+        ...boundaryRegister.retention,
+        rules: boundaryRegister.retention.rules.filter((rule) => rule.key !== 'accounts'),
+      },
+    });
+    const s = await own.subject('unsubscribed@example.com');
+    const [shared, newsletterOnly] = await own.records(s, [
+      {
+        category: 'user.contact.email',
+        purposes: ['service', 'newsletter'],
+        collectedAt: daysAgo(5),
+      },
+      { category: 'user.contact.email', purposes: ['newsletter'], collectedAt: daysAgo(5) },
+    ]);
+    for (const action of ['given', 'withdrawn']) {
+      const event = await own.call('POST', '/v1/consent/events', {
+        subjectId: s,
+        purposes: [{ purpose: 'newsletter', action }],
+      });
+      expect(event.status, event.text).toBe(201);
+    }
+    const preview = await own.preview();
+    expect(preview.items.map((i) => i.recordId)).toEqual([newsletterOnly]);
+    expect((await own.sweep()).report.total).toBe(1);
+    expect((await own.view(s)).records.map((r) => r.id)).toEqual([shared]);
+  });
+
   it('a key without the retention scope is refused; another tenant sees none of it', async () => {
     const narrow = await avow.tenantWithKey(['vault:read']);
     const refused = await avow.call('POST', '/v1/retention/runs', {
