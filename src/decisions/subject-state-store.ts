@@ -63,6 +63,24 @@ export async function setPurposeState(
     .executeTakeFirstOrThrow();
 }
 
+/** Takes a purpose's fulfilment back; a purpose with no state row keeps having none. */
+export async function clearFulfilment(
+  db: Db,
+  tenantId: string,
+  subjectId: string,
+  purpose: string,
+  at: Date,
+): Promise<void> {
+  await db
+    .updateTable('subjectPurposeState')
+    .set({ fulfilledAt: null, updatedAt: at })
+    .where('tenantId', '=', tenantId)
+    .where('subjectId', '=', subjectId)
+    .where('purpose', '=', purpose)
+    .where('fulfilledAt', 'is not', null)
+    .execute();
+}
+
 export async function listPurposeStates(
   db: Db,
   tenantId: string,

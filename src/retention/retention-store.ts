@@ -286,6 +286,14 @@ function triggerTime(
     sql`(select ${aggregate} from subject_purpose_state ps where ps.tenant_id = r.tenant_id and ps.subject_id = r.subject_id and ps.purpose = any(r.purposes)${
       purposes ? sql` and ps.purpose = any(${textArray(purposes)})` : sql``
     })`;
+  // Set for every purpose of the rule the record serves (a purpose with no
+  // state row, or a row without the time, has not had it): the latest time.
+  const everyServed = (column: RawBuilder<unknown>) => {
+    const served = sql`(select count(distinct p) from unnest(r.purposes) p${
+      purposes ? sql` where p = any(${textArray(purposes)})` : sql``
+    })`;
+    return states(sql`case when count(${column}) = ${served} then max(${column}) end`);
+  };
   switch (trigger) {
     case 'collected':
       return sql`r.collected_at`;
@@ -304,19 +312,11 @@ function triggerTime(
       // Withdrawn for every purpose of the rule the record serves: the last withdrawal starts the clock.
       return states(sql`case when bool_and(ps.consent = 'withdrawn') then max(ps.consent_at) end`);
     case 'objection':
-      return states(
-        sql`case when bool_and(ps.objected_at is not null) then max(ps.objected_at) end`,
-      );
-    case 'purpose_fulfilled': {
-      // Fulfilled for every purpose of the rule the record serves (a purpose
-      // with no state row is not fulfilled): the last fulfilment starts the clock.
-      const served = sql`(select count(distinct p) from unnest(r.purposes) p${
-        purposes ? sql` where p = any(${textArray(purposes)})` : sql``
-      })`;
-      return states(
-        sql`case when count(ps.fulfilled_at) = ${served} then max(ps.fulfilled_at) end`,
-      );
-    }
+      // Objected to every purpose of the rule the record serves: the last objection starts the clock.
+      return everyServed(sql`ps.objected_at`);
+    case 'purpose_fulfilled':
+      // Fulfilled for every purpose of the rule the record serves: the last fulfilment starts the clock.
+      return everyServed(sql`ps.fulfilled_at`);
   }
 }
 

@@ -136,7 +136,7 @@ export function registerVaultCommands(program: Command): void {
     )
     .action(async (subjectId: string, options) => {
       const body: Record<string, unknown> = {};
-      if (options.kind) body.kind = options.kind;
+      if (options.kind !== undefined) body.kind = options.kind;
       for (const [field, flag] of Object.entries(timestampOptions)) {
         const value = options[camelCase(flag)] as string | undefined;
         if (value !== undefined) body[field] = timeOption(value, flag);
@@ -149,7 +149,11 @@ export function registerVaultCommands(program: Command): void {
         fulfilled[purpose] =
           at < 0 ? new Date().toISOString() : timeOption(item.slice(at + 1), '--fulfilled');
       }
-      for (const purpose of options.notFulfilled as string[]) fulfilled[purpose] = null;
+      for (const purpose of options.notFulfilled as string[]) {
+        if (fulfilled[purpose] !== undefined)
+          throw new UsageError(`${purpose} is given to both --fulfilled and --not-fulfilled`);
+        fulfilled[purpose] = null;
+      }
       if (Object.keys(fulfilled).length > 0) body.fulfilledPurposes = fulfilled;
       if (Object.keys(body).length === 0) {
         throw new UsageError(

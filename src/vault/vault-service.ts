@@ -11,6 +11,7 @@ import type { Db } from '../db/database.js';
 import { coveredBy, type Decision, decide, type Policy } from '../decisions/decide.js';
 import type { PolicySource } from '../decisions/policy-source.js';
 import {
+  clearFulfilment,
   deletePurposeStates,
   listPurposeStates,
   loadSubjectStates,
@@ -373,7 +374,8 @@ export function createVaultService(deps: {
       const updated = await updateSubject(tx, ctx.tenantId, id, changes, at);
       if (!updated) throw notFound('Subject');
       for (const [purpose, fulfilledAt] of fulfilled) {
-        await setPurposeState(tx, ctx.tenantId, id, purpose, { fulfilledAt }, at);
+        if (fulfilledAt === null) await clearFulfilment(tx, ctx.tenantId, id, purpose, at);
+        else await setPurposeState(tx, ctx.tenantId, id, purpose, { fulfilledAt }, at);
       }
       // Names of the fields, never their values: a leaving date or a kind says
       // something about the person, and these timestamps start retention clocks.

@@ -151,6 +151,10 @@ describe('seed registers (examples/registers)', () => {
     };
     expect(await decide('service')).toMatchObject({ allowed: true, reasons: [] });
     expect((await api.preview()).report.total).toBe(0);
+    // Taking back a fulfilment that was never recorded leaves no state behind.
+    await fulfil({ security: null });
+    const none = await api.call<{ purposeStates: unknown[] }>('GET', `/v1/subjects/${s}`);
+    expect(none.body.purposeStates).toEqual([]);
 
     // An unknown purpose is refused with the allowed ones, and nothing is written.
     const wrong = await api.call<{ error: { details: { path: string; message: string }[] } }>(

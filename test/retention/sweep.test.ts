@@ -217,6 +217,56 @@ describe('retention: done when (old data, preview, hold, sweep, report, audit)',
     expect((await own.view(s)).records.map((r) => r.id)).toEqual([shared]);
   });
 
+  it('an objection rule runs out only when every purpose the record serves is objected to', async () => {
+    const other = await avow.tenantWithKey(['admin']);
+    const own = client(avow, other.token);
+    await own.publish({
+      ...boundaryRegister,
+      retention: {
+        ...boundaryRegister.retention,
+        rules: [
+          {
+            key: 'objected',
+            categories: ['user.contact.email'],
+            duration: 'P0D',
+            trigger: 'objection',
+            action: 'delete',
+          },
+        ],
+      },
+    });
+    const s = await own.subject('objector@example.com');
+    const [shared, newsletterOnly] = await own.records(s, [
+      {
+        category: 'user.contact.email',
+        purposes: ['service', 'newsletter'],
+        collectedAt: daysAgo(5),
+      },
+      { category: 'user.contact.email', purposes: ['newsletter'], collectedAt: daysAgo(5) },
+    ]);
+    const object = async (purpose: string) => {
+      const event = await own.call('POST', '/v1/consent/events', {
+        subjectId: s,
+        purposes: [{ purpose, action: 'objected' }],
+      });
+      expect(event.status, event.text).toBe(201);
+    };
+    await object('newsletter');
+    // The service purpose has no state at all: not objected to.
+    expect((await own.preview()).items.map((i) => i.recordId)).toEqual([newsletterOnly]);
+    // Nor with a state row for it that holds no objection (a fulfilment taken back).
+    const taken = await own.call('PATCH', `/v1/subjects/${s}`, {
+      fulfilledPurposes: { service: daysAgo(400) },
+    });
+    expect(taken.status, taken.text).toBe(200);
+    await own.call('PATCH', `/v1/subjects/${s}`, { fulfilledPurposes: { service: null } });
+    expect((await own.preview()).items.map((i) => i.recordId)).toEqual([newsletterOnly]);
+    await object('service');
+    expect(new Set((await own.preview()).items.map((i) => i.recordId))).toEqual(
+      new Set([shared, newsletterOnly]),
+    );
+  });
+
   it('a key without the retention scope is refused; another tenant sees none of it', async () => {
     const narrow = await avow.tenantWithKey(['vault:read']);
     const refused = await avow.call('POST', '/v1/retention/runs', {

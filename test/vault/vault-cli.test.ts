@@ -80,6 +80,12 @@ describe('avow subjects update and show', () => {
     const badTime = await runAvow(['subjects', 'update', id, '--role-ended-at', 'yesterday'], cli);
     expect(badTime.code).toBe(1);
     expect(badTime.stderr).toContain('body.roleEndedAt');
+    const both = await runAvow(
+      ['subjects', 'update', id, '--fulfilled', 'service', '--not-fulfilled', 'service'],
+      cli,
+    );
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('service is given to both --fulfilled and --not-fulfilled');
     const nothing = await runAvow(['subjects', 'update', id], cli);
     expect(nothing.code).toBe(2);
     expect(nothing.stderr).toContain('Nothing to change');
