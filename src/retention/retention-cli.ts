@@ -50,7 +50,7 @@ function describeReport(report: Report, verb: string): string {
 export function registerRetentionCommands(program: Command): void {
   const retention = program
     .command('retention')
-    .description('Retention sweeps: preview, run, reports');
+    .description('Retention sweeps: run one (--dry-run to preview), list past runs, read a report');
 
   withConnection(
     retention
