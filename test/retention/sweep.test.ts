@@ -184,18 +184,16 @@ describe('retention: done when (old data, preview, hold, sweep, report, audit)',
     expect(unknown.body.error.details[0]?.path).toBe('body.target');
   });
 
-  it('a record that also serves a purpose with no retention rule stays when another purpose ends', async () => {
-    // The register gives the contract purpose no rule: nothing sets an end to that use.
+  /**
+   * A tenant of its own whose register has only these retention rules, and a
+   * subject with two e-mail records: one the contract and the newsletter share,
+   * one for the newsletter alone.
+   */
+  async function sharedAddress(rules: (typeof boundaryRegister.retention.rules)[number][]) {
     const other = await avow.tenantWithKey(['admin']);
     const own = client(avow, other.token);
-    await own.publish({
-      ...boundaryRegister,
-      retention: {
-        ...boundaryRegister.retention,
-        rules: boundaryRegister.retention.rules.filter((rule) => rule.key !== 'accounts'),
-      },
-    });
-    const s = await own.subject('unsubscribed@example.com');
+    await own.publish({ ...boundaryRegister, retention: { ...boundaryRegister.retention, rules } });
+    const s = await own.subject('shared@example.com');
     const [shared, newsletterOnly] = await own.records(s, [
       {
         category: 'user.contact.email',
@@ -204,6 +202,14 @@ describe('retention: done when (old data, preview, hold, sweep, report, audit)',
       },
       { category: 'user.contact.email', purposes: ['newsletter'], collectedAt: daysAgo(5) },
     ]);
+    return { own, s, shared, newsletterOnly };
+  }
+
+  it('a record that also serves a purpose with no retention rule stays when another purpose ends', async () => {
+    // The register gives the contract purpose no rule: nothing sets an end to that use.
+    const { own, s, shared, newsletterOnly } = await sharedAddress(
+      boundaryRegister.retention.rules.filter((rule) => rule.key !== 'accounts'),
+    );
     for (const action of ['given', 'withdrawn']) {
       const event = await own.call('POST', '/v1/consent/events', {
         subjectId: s,
@@ -218,31 +224,14 @@ describe('retention: done when (old data, preview, hold, sweep, report, audit)',
   });
 
   it('an objection rule runs out only when every purpose the record serves is objected to', async () => {
-    const other = await avow.tenantWithKey(['admin']);
-    const own = client(avow, other.token);
-    await own.publish({
-      ...boundaryRegister,
-      retention: {
-        ...boundaryRegister.retention,
-        rules: [
-          {
-            key: 'objected',
-            categories: ['user.contact.email'],
-            duration: 'P0D',
-            trigger: 'objection',
-            action: 'delete',
-          },
-        ],
-      },
-    });
-    const s = await own.subject('objector@example.com');
-    const [shared, newsletterOnly] = await own.records(s, [
+    const { own, s, shared, newsletterOnly } = await sharedAddress([
       {
-        category: 'user.contact.email',
-        purposes: ['service', 'newsletter'],
-        collectedAt: daysAgo(5),
+        key: 'objected',
+        categories: ['user.contact.email'],
+        duration: 'P0D',
+        trigger: 'objection',
+        action: 'delete',
       },
-      { category: 'user.contact.email', purposes: ['newsletter'], collectedAt: daysAgo(5) },
     ]);
     const object = async (purpose: string) => {
       const event = await own.call('POST', '/v1/consent/events', {
