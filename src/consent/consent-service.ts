@@ -288,6 +288,9 @@ export function createConsentService(deps: ConsentServiceDeps) {
     at: Date,
   ): Promise<void> {
     if (state.medium !== 'all' || state.purpose.startsWith(cookiePurposePrefix)) return;
+    // Consent given now (not copied from earlier) starts the purpose again for a
+    // person it had been fulfilled for.
+    const givenNow = state.consent === 'given' && state.consentAt?.getTime() === at.getTime();
     await setPurposeState(
       tx,
       tenantId,
@@ -299,6 +302,7 @@ export function createConsentService(deps: ConsentServiceDeps) {
         consentRegisterVersion: state.registerVersion,
         objectedAt: state.objectedAt,
         objectionSource: state.objectedAt ? `consent:${channel}` : null,
+        ...(givenNow ? { fulfilledAt: null } : {}),
       },
       at,
     );

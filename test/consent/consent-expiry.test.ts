@@ -190,3 +190,27 @@ describe('consent that lasts a set time', () => {
     );
   });
 });
+
+describe('consent and a fulfilled purpose', () => {
+  it('consent given again starts a purpose that had been fulfilled for the person', async () => {
+    const { token } = await avow.tenantWithKey(['admin']);
+    await publishRegister(avow, token, lastingYaml);
+    const subject = await newSubject(avow, token);
+    await give(token, subject);
+    const fulfilled = await avow.call('PATCH', `/v1/subjects/${subject}`, {
+      token,
+      body: { fulfilledPurposes: { newsletter: new Date(Date.now() - 60_000).toISOString() } },
+    });
+    expect(fulfilled.status, fulfilled.text).toBe(200);
+    expect(await decide(token, subject)).toMatchObject({ reasons: ['purpose_fulfilled'] });
+    // Another event that gives nothing new leaves the fulfilment alone.
+    const objected = await avow.call('POST', '/v1/consent/events', {
+      token,
+      body: { subjectId: subject, purposes: [{ purpose: 'newsletter', action: 'objected' }] },
+    });
+    expect(objected.status, objected.text).toBe(201);
+    expect((await decide(token, subject)).reasons).toContain('purpose_fulfilled');
+    await give(token, subject);
+    expect(await decide(token, subject)).toMatchObject({ allowed: true, reasons: [] });
+  });
+});
