@@ -25,7 +25,10 @@ function identityFrom(options: {
   throw new UsageError('Give one of --email, --phone, --account-id or --external TYPE=VALUE');
 }
 
-/** The subject timestamps `subjects update` sets, by API field, with their option. */
+/**
+ * The subject timestamps `subjects update` sets, by API field, with their
+ * option (commander names each option's value after the field).
+ */
 const timestampOptions: Record<string, string> = {
   lastActivityAt: '--last-activity-at',
   relationshipStartedAt: '--relationship-started-at',
@@ -34,9 +37,6 @@ const timestampOptions: Record<string, string> = {
   roleEndedAt: '--role-ended-at',
   accountDeletedAt: '--account-deleted-at',
 };
-
-const camelCase = (flag: string) =>
-  flag.replace(/^--/, '').replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -138,7 +138,7 @@ export function registerVaultCommands(program: Command): void {
       const body: Record<string, unknown> = {};
       if (options.kind !== undefined) body.kind = options.kind;
       for (const [field, flag] of Object.entries(timestampOptions)) {
-        const value = options[camelCase(flag)] as string | undefined;
+        const value = options[field] as string | undefined;
         if (value !== undefined) body[field] = timeOption(value, flag);
       }
       const fulfilled: Record<string, string | null> = {};

@@ -106,6 +106,7 @@ const timestampsBody = z
     accountDeletedAt: timestamp.nullable().optional(),
     fulfilledPurposes: z
       .record(z.string().min(1).max(200), timestamp.nullable())
+      .refine((purposes) => Object.keys(purposes).length <= 100, 'at most 100 purposes at once')
       .optional()
       .describe(
         'Purposes that have done their work for this subject, by register key, and since when (null: not fulfilled after all). A fulfilled purpose may no longer use the data, and purpose_fulfilled retention rules start then.',

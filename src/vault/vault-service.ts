@@ -339,12 +339,13 @@ export function createVaultService(deps: {
   function checkPurposes(policy: Policy, keys: string[], path: string): void {
     const unknown = keys.filter((key) => !policy.purposes.has(key));
     if (unknown.length > 0) {
-      throw invalid('A purpose is not in the active register', [
-        ...unknown.map((key) => ({
+      throw invalid(
+        'A purpose is not in the active register',
+        unknown.map((key) => ({
           path: `${path}.${key}`,
           message: `allowed: ${list([...policy.purposes.keys()])}`,
         })),
-      ]);
+      );
     }
   }
 
