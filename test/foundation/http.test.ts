@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestAvow, type TestAvow } from '../support/avow.js';
 
@@ -66,7 +67,12 @@ describe('health and readiness', () => {
     const of = (reply: { headers: Headers }) =>
       lines.filter((line) => line.reqId === reply.headers.get('x-request-id'));
     expect(of(known)).toEqual([
-      expect.objectContaining({ method: 'GET', route: '/v1/tenants/:tenantId', status: 404 }),
+      expect.objectContaining({
+        method: 'GET',
+        route: '/v1/tenants/:tenantId',
+        status: 404,
+        ms: expect.any(Number),
+      }),
     ]);
     expect(of(unknown)).toEqual([
       expect.objectContaining({ method: 'GET', route: 'unmatched', status: 404 }),
@@ -96,6 +102,30 @@ describe('errors', () => {
     expect(reply.status).toBe(400);
     expect(reply.body.error.code).toBe('invalid_json');
     expect(reply.body.error.message).toMatch(/not valid JSON/);
+  });
+
+  it('answers a failure of its own with a generic 500, and logs the cause under the request id', async () => {
+    // A fault the service did not expect: the table it reads is gone.
+    await sql`alter table tenants rename to tenants_away`.execute(avow.database.db);
+    let reply: Awaited<ReturnType<typeof avow.call<{ error: { code: string; message: string } }>>>;
+    try {
+      reply = await avow.call('GET', '/v1/tenants');
+    } finally {
+      await sql`alter table tenants_away rename to tenants`.execute(avow.database.db);
+    }
+    expect(reply.status).toBe(500);
+    expect(reply.body.error.code).toBe('internal');
+    expect(reply.body.error.message).not.toContain('tenants');
+    const logged = avow
+      .logs()
+      .split('\n')
+      .filter(Boolean)
+      .map(
+        (line) => JSON.parse(line) as { msg?: string; reqId?: string; err?: { message: string } },
+      )
+      .find((line) => line.msg === 'unhandled error');
+    expect(logged?.reqId).toBe(reply.headers.get('x-request-id'));
+    expect(logged?.err?.message).toContain('tenants');
   });
 
   it('answers a body that is not JSON with 415', async () => {
