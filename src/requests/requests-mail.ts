@@ -189,7 +189,7 @@ export function mailTexts(register: Register, tenant: Tenant) {
           `Requester: ${requester.name ? `${requester.name} ` : ''}<${requester.email}> (identity verified)`,
           `Due date: ${due(r)}`,
           '',
-          `Answer through the API (POST ${answerUrl}, signed with your webhook secret) or reply to this e-mail.`,
+          `Answer through the API (POST ${answerUrl} {"type":"rights_request.answer","timestamp":...,"data":{"requestId":"${r.id}","decision":"fulfil|reject|handled"}}, signed with your webhook secret) or reply to this e-mail.`,
         ].join('\n'),
     },
     reminder: {

@@ -225,6 +225,9 @@ export async function registerRequestPublicRoutes(
 
     // The controller's answer, signed per Standard Webhooks with the route's secret:
     // the signature covers the exact bytes, so this one route reads its body as text.
+    const signedAnswer = controllerAnswerBody.extend({
+      requestId: z.string().describe('The request answered: the one the URL names'),
+    });
     const signed: FastifyPluginAsync = async (signedScope) => {
       signedScope.removeContentTypeParser('application/json');
       signedScope.addContentTypeParser(
@@ -259,7 +262,7 @@ export async function registerRequestPublicRoutes(
             if (typeof value === 'string') headers[name] = value;
           }
           const raw = typeof request.body === 'string' ? request.body : '';
-          const answer = controllerAnswerBody.safeParse(
+          const answer = signedAnswer.safeParse(
             await requests.verifyControllerAnswer(tenantId, raw, headers),
           );
           if (!answer.success) {
@@ -270,12 +273,25 @@ export async function registerRequestPublicRoutes(
               })),
             });
           }
+          // The signature covers the body, not the URL: the body names the
+          // request, so an answer signed for one request cannot be sent to another.
+          if (answer.data.requestId !== requestId) {
+            throw new AppError('validation_failed', 'The answer is for another request', {
+              details: [
+                {
+                  path: 'body.data.requestId',
+                  message: `must be ${requestId}, the request this URL names`,
+                },
+              ],
+            });
+          }
+          const { requestId: _named, ...decision } = answer.data;
           const ctx = {
             ...auditContextFrom(request),
             actor: { type: 'subject' as const, id: 'controller' },
             tenantId,
           };
-          return publicView(await requests.controllerAnswer(ctx, requestId, answer.data));
+          return publicView(await requests.controllerAnswer(ctx, requestId, decision));
         },
       );
     };

@@ -91,6 +91,8 @@ export const CODE_ATTEMPTS = 5;
 export const CODES_PER_REQUEST = 5;
 /** A download link works once, within this time. */
 export const DOWNLOAD_TTL_MS = 7 * 24 * 60 * 60 * 1000;
+/** The states a request can be fulfilled from (forwarded: by the controller's answer alone). */
+const fulfillable: RequestStatus[] = ['verified', 'in_progress', 'forwarded'];
 /** Operators are reminded this long before a request is due. */
 export const REMIND_BEFORE_MS = 3 * 24 * 60 * 60 * 1000;
 
@@ -1020,6 +1022,12 @@ export function createRequestsService(deps: RequestsServiceDeps) {
     const done = await db.transaction().execute(async (tx) => {
       let request = await findOrThrow(tx, ctx.tenantId, id, true);
       if (request.status === 'verified') request = await move(tx, ctx, request, 'in_progress');
+      // Moved in the same transaction as the outcome: a fulfilment the
+      // options made fail leaves the request forwarded, for the controller to answer again.
+      if (request.status === 'forwarded')
+        request = await move(tx, ctx, request, 'in_progress', {
+          message: 'the controller instructed fulfilment',
+        });
       const to: RequestStatus = result.partial ? 'partially_completed' : 'completed';
       checkTransition(request.status, to);
       if (inTx) await inTx(tx, request);
@@ -1090,15 +1098,26 @@ export function createRequestsService(deps: RequestsServiceDeps) {
         { details: [{ path: 'requestId', message: 'forwarded' }] },
       );
     }
-    if (!['verified', 'in_progress', 'forwarded'].includes(request.status))
-      checkTransition(request.status, 'in_progress');
-    if (request.status === 'forwarded') {
-      await db.transaction().execute(async (tx) => {
-        const locked = await findOrThrow(tx, ctx.tenantId, id, true);
-        await move(tx, ctx, locked, 'in_progress', {
-          message: 'the controller instructed fulfilment',
-        });
-      });
+    // Checked before anything is done: what fulfilment does (an erasure, a
+    // correction, a withdrawal) cannot be taken back if the request then
+    // could not be closed.
+    if (!fulfillable.includes(request.status)) {
+      throw new AppError(
+        'conflict',
+        `A request that is ${request.status} cannot be fulfilled${
+          request.status === 'awaiting_requester'
+            ? '; move it back to in_progress when the requester has answered'
+            : ''
+        }`,
+        {
+          details: [
+            {
+              path: 'requestId',
+              message: `${request.status}; fulfilled are requests that are ${fulfillable.join(', ')}`,
+            },
+          ],
+        },
+      );
     }
     const { register } = await context(ctx.tenantId);
     const policy = await deps.policies.current(ctx.tenantId);

@@ -126,7 +126,7 @@ describe('a processor tenant', () => {
     const answer = JSON.stringify({
       type: 'rights_request.answer',
       timestamp: new Date().toISOString(),
-      data: { decision: 'fulfil' },
+      data: { decision: 'fulfil', requestId: filed.id },
     });
     const forged = new Webhook(`whsec_${Buffer.alloc(32, 7).toString('base64')}`);
     const now = new Date();
@@ -141,6 +141,27 @@ describe('a processor tenant', () => {
       body: answer,
     });
     expect(bad.status).toBe(401);
+
+    // An answer signed for another request (the signature covers the body, not the URL) is refused.
+    const elsewhere = JSON.stringify({
+      type: 'rights_request.answer',
+      timestamp: new Date().toISOString(),
+      data: { decision: 'fulfil', requestId: 'req_01jzzzzzzzzzzzzzzzzzzzzzzz' },
+    });
+    const misdirected = await fetch(`${avow.baseUrl}${path}`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'webhook-id': 'msg_0',
+        'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
+        'webhook-signature': wh.sign('msg_0', now, elsewhere),
+      },
+      body: elsewhere,
+    });
+    expect(misdirected.status).toBe(400);
+    expect(
+      ((await misdirected.json()) as { error: { details: { path: string }[] } }).error.details,
+    ).toEqual([expect.objectContaining({ path: 'body.data.requestId' })]);
 
     // The controller answers: fulfil.
     const good = await fetch(`${avow.baseUrl}${path}`, {
