@@ -28,12 +28,52 @@ export type Mailer = {
   close: () => void;
 };
 
+/**
+ * A message that could not be sent, with what the SMTP exchange said about it
+ * (nodemailer's code, the server's reply code, the command) and nothing else:
+ * nodemailer's own error carries the refused addresses and the server's reply
+ * text, which usually quotes the address, and errors end up in the log.
+ */
+export class MailError extends Error {
+  override name = 'MailError';
+  readonly code: string | undefined;
+  readonly responseCode: number | undefined;
+  readonly command: string | undefined;
+
+  constructor(error: unknown) {
+    const { code, responseCode, command } = (error ?? {}) as {
+      code?: unknown;
+      responseCode?: unknown;
+      command?: unknown;
+    };
+    const known = {
+      code: typeof code === 'string' ? code : undefined,
+      responseCode: typeof responseCode === 'number' ? responseCode : undefined,
+      // The verb alone ("RCPT TO"), never what follows it.
+      command: typeof command === 'string' ? /^[A-Z]+(?: [A-Z]+)?/.exec(command)?.[0] : undefined,
+    };
+    const parts = [
+      known.code,
+      known.responseCode ? `SMTP ${known.responseCode}` : undefined,
+      known.command ? `at ${known.command}` : undefined,
+    ].filter(Boolean);
+    super(`The mail could not be sent${parts.length > 0 ? ` (${parts.join(', ')})` : ''}`);
+    this.code = known.code;
+    this.responseCode = known.responseCode;
+    this.command = known.command;
+  }
+}
+
 export function createMailer(settings: MailSettings, logger: Logger): Mailer {
   if (settings.kind === 'smtp') {
     const transport = nodemailer.createTransport(settings.url);
     return {
       send: async (message) => {
-        const info = await transport.sendMail({ from: settings.from, ...message });
+        const info = await transport
+          .sendMail({ from: settings.from, ...message })
+          .catch((error: unknown) => {
+            throw new MailError(error);
+          });
         // The recipient is personal data: it stays out of the log.
         logger.info({ messageId: info.messageId }, 'mail sent over SMTP');
         return { messageId: String(info.messageId), delivery: 'smtp' };

@@ -44,6 +44,7 @@ import {
 import { type SignedRequestReceipt, signRequestReceipt } from './requests-receipt.js';
 import {
   appendTimeline,
+  findConfirmedDuplicate,
   findControllerRoute,
   findOpenDuplicate,
   findRequest,
@@ -529,23 +530,20 @@ export function createRequestsService(deps: RequestsServiceDeps) {
       details.corrections = input.corrections.map((c) => ({ category: c.category }));
     let code: string | undefined;
     const created = await db.transaction().execute(async (tx) => {
-      // One open request per identity and type: a second is refused, not doubled.
-      const duplicate = await findOpenDuplicate(tx, ctx.tenantId, index, input.type);
+      // One open request per identity and type. Through the API a second is
+      // refused, naming the first. A public filing is not checked here: its
+      // answer would tell anyone whether an address has a request open, and a
+      // stranger's unconfirmed request would lock the person out of their own.
+      // Duplicates are caught when the code is entered (see verify).
+      const duplicate =
+        channel === 'api'
+          ? await findOpenDuplicate(tx, ctx.tenantId, index, input.type)
+          : undefined;
       if (duplicate) {
         throw new AppError(
           'conflict',
           'An open request of this type already exists for this e-mail address',
-          {
-            details: [
-              {
-                path: 'body.type',
-                message:
-                  channel === 'api'
-                    ? `open request: ${duplicate.id}`
-                    : 'wait for the open request to be answered',
-              },
-            ],
-          },
+          { details: [{ path: 'body.type', message: `open request: ${duplicate.id}` }] },
         );
       }
       let request = await insertRequest(tx, {
@@ -714,6 +712,16 @@ export function createRequestsService(deps: RequestsServiceDeps) {
             : 'a wrong code was entered',
         );
         return { wrong: true as const, left: Math.max(0, left) };
+      }
+      // The address is the requester's: now they may learn that a confirmed
+      // request of this type is already open for it, and this one closes.
+      const confirmed = await findConfirmedDuplicate(tx, request);
+      if (confirmed) {
+        const closed = await move(tx, ctx, request, 'rejected', {
+          reason: `a request of this type for this e-mail address is already open (${confirmed.id}); it goes on`,
+          changes: { codeHash: null, codeExpiresAt: null },
+        });
+        return { wrong: false as const, request: closed };
       }
       if (!register.rights.verification.includes('email_code')) {
         // The register asks for another method (e.g. identifying information): the e-mail is confirmed, an operator verifies.

@@ -142,6 +142,37 @@ export async function findOpenDuplicate(
   return row && toRequest(row);
 }
 
+/**
+ * Another open request of the same type for the same identity whose requester
+ * has shown the address is theirs: verified or further on, or its e-mail
+ * confirmed while an operator verifies the identity. Unconfirmed ones
+ * (anyone can file for any address) do not count.
+ */
+export async function findConfirmedDuplicate(
+  db: Db,
+  request: StoredRequest,
+): Promise<StoredRequest | undefined> {
+  const row = await db
+    .selectFrom('rightsRequests')
+    .selectAll()
+    .where('tenantId', '=', request.tenantId)
+    .where('identityIndex', '=', request.identityIndex)
+    .where('type', '=', request.type)
+    .where('id', '!=', request.id)
+    .where((eb) =>
+      eb.or([
+        eb('status', 'in', ['verified', 'in_progress', 'awaiting_requester', 'forwarded']),
+        eb.and([
+          eb('status', '=', 'identity_pending'),
+          sql<boolean>`(details->>'emailConfirmed')::boolean is true`,
+        ]),
+      ]),
+    )
+    .orderBy('receivedAt')
+    .executeTakeFirst();
+  return row && toRequest(row);
+}
+
 export type RequestFilter = {
   status?: RequestStatus[] | undefined;
   type?: RequestType | undefined;

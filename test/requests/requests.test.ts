@@ -202,7 +202,7 @@ describe('access under Aiwo (one calendar month)', () => {
     ]);
   });
 
-  it('refuses a wrong code, counts tries, and refuses a duplicate request', async () => {
+  it('refuses a wrong code and counts tries; a duplicate is closed only once its requester has the code', async () => {
     const { tenantId, token } = await tenantWithRegister(avow, 'aiwo.yaml');
     const filed = await avow.call<{ id: string }>(
       'POST',
@@ -221,7 +221,10 @@ describe('access under Aiwo (one calendar month)', () => {
         body: { type: 'erasure', email: 'PEKKA@example.fi' },
       },
     );
-    expect(duplicate.status).toBe(409);
+    // Whether an address has a request open is not told to whoever files: the
+    // duplicate is taken like any request, and the e-mail's owner learns of the first.
+    expect(duplicate.status).toBe(202);
+    expect(duplicate.text).not.toContain(filed.body.id);
     const wrong = await avow.call<{ error: { details: { message: string }[] } }>(
       'POST',
       `/v1/public/tenants/${tenantId}/requests/${filed.body.id}/verify`,
@@ -261,6 +264,46 @@ describe('access under Aiwo (one calendar month)', () => {
     );
     expect(illegal.status).toBe(409);
     expect(illegal.body.error.details[0]?.message).toContain('verified, expired, rejected');
+
+    // The first request is confirmed with a new code; then the duplicate's own code closes it.
+    const codeOf = async (id: string, count = 1) => {
+      const mails = await (async () => {
+        const deadline = Date.now() + 10_000;
+        for (;;) {
+          const found = smtp.messages.filter(
+            (m) => m.subject?.includes(id) && /enter this code/.test(m.text ?? ''),
+          );
+          if (found.length >= count || Date.now() > deadline) return found;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      })();
+      return /enter this code: (\d{8})/.exec(mails.at(-1)?.text ?? '')?.[1] as string;
+    };
+    const duplicateId = (duplicate.body as unknown as { id: string }).id;
+    const confirmFirst = await avow.call<RequestView>(
+      'POST',
+      `/v1/public/tenants/${tenantId}/requests/${filed.body.id}/verify`,
+      { token: null, body: { code: await codeOf(filed.body.id) } },
+    );
+    expect(confirmFirst.status, confirmFirst.text).toBe(200);
+    expect(confirmFirst.body.status).toBe('verified');
+    const confirmSecond = await avow.call<RequestView>(
+      'POST',
+      `/v1/public/tenants/${tenantId}/requests/${duplicateId}/verify`,
+      { token: null, body: { code: await codeOf(duplicateId) } },
+    );
+    expect(confirmSecond.status, confirmSecond.text).toBe(200);
+    expect(confirmSecond.body.status).toBe('rejected');
+    const second = await avow.call<RequestView>('GET', `/v1/requests/${duplicateId}`, { token });
+    expect(second.body.statusReason).toContain(filed.body.id);
+    // Through the API the tenant is told at once, with the open request's id.
+    const byApi = await avow.call<{ error: { details: { message: string }[] } }>(
+      'POST',
+      '/v1/requests',
+      { token, body: { type: 'erasure', email: 'pekka@example.fi' } },
+    );
+    expect(byApi.status).toBe(409);
+    expect(byApi.body.error.details[0]?.message).toBe(`open request: ${filed.body.id}`);
   });
 
   it('answers a complaint with the supervisory authority', async () => {
