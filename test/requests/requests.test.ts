@@ -20,7 +20,7 @@ let avow: TestAvow;
 let smtp: Smtp;
 
 beforeAll(async () => {
-  smtp = await startSmtpServer();
+  smtp = await startSmtpServer({ refuse: (address) => address.startsWith('nobody@') });
   avow = await startTestAvow({ mail: { kind: 'smtp', url: smtp.url, from: 'privacy@x.test' } });
 });
 
@@ -304,6 +304,34 @@ describe('access under Aiwo (one calendar month)', () => {
     );
     expect(byApi.status).toBe(409);
     expect(byApi.body.error.details[0]?.message).toBe(`open request: ${filed.body.id}`);
+  });
+
+  it('keeps the address out of the log when the mail server refuses it', async () => {
+    const { tenantId } = await tenantWithRegister(avow, 'aiwo.yaml');
+    const filed = await avow.call<{ id: string }>(
+      'POST',
+      `/v1/public/tenants/${tenantId}/requests`,
+      {
+        token: null,
+        body: { type: 'access', email: 'nobody@example.fi' },
+      },
+    );
+    expect(filed.status).toBe(202);
+    const failed = avow
+      .logs()
+      .split('\n')
+      .filter(Boolean)
+      .map(
+        (line) =>
+          JSON.parse(line) as { msg?: string; rightsRequestId?: string; err?: { message: string } },
+      )
+      .find(
+        (line) =>
+          line.rightsRequestId === filed.body.id &&
+          line.msg === 'a rights request e-mail could not be sent',
+      );
+    expect(failed?.err?.message).toContain('SMTP 550');
+    expect(avow.logs()).not.toContain('nobody@example.fi');
   });
 
   it('answers a complaint with the supervisory authority', async () => {

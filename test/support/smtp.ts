@@ -2,8 +2,13 @@ import { once } from 'node:events';
 import { type ParsedMail, simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
 
-/** A real SMTP server on a free local port that keeps what it receives. */
-export async function startSmtpServer(): Promise<{
+/**
+ * A real SMTP server on a free local port that keeps what it receives.
+ * `refuse`: recipients it answers 550 at RCPT TO, as a server does for an unknown mailbox.
+ */
+export async function startSmtpServer(
+  options: { refuse?: (address: string) => boolean } = {},
+): Promise<{
   url: string;
   messages: ParsedMail[];
   waitFor: (predicate: (mail: ParsedMail) => boolean, timeoutMs?: number) => Promise<ParsedMail>;
@@ -13,6 +18,15 @@ export async function startSmtpServer(): Promise<{
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
+    onRcptTo(address, _session, callback) {
+      if (options.refuse?.(address.address)) {
+        const refused = new Error(`5.1.1 <${address.address}>: Recipient address rejected`);
+        Object.assign(refused, { responseCode: 550 });
+        callback(refused);
+        return;
+      }
+      callback();
+    },
     onData(stream, _session, callback) {
       simpleParser(stream)
         .then((mail) => {
