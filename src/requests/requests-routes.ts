@@ -294,7 +294,7 @@ export function registerRequestRoutes(app: App, deps: { requests: RequestsServic
           .object({
             duration: z
               .string()
-              .regex(/^P(\d+M)?(\d+W)?(\d+D)?$/, 'P1M, P2M, P30D...')
+              .regex(/^P(?=\d)(\d+M)?(\d+W)?(\d+D)?$/, 'P1M, P2M, P30D...')
               .optional(),
             reason: z.string().min(1).max(1000),
           })

@@ -50,9 +50,10 @@ import {
   findRequest,
   insertDownload,
   insertRequest,
-  listByStatus,
+  listNeedingReminder,
   listRequests,
   listTimeline,
+  listUnconfirmedPastDue,
   type RequestChanges,
   type RequestFilter,
   type StoredRequest,
@@ -725,6 +726,10 @@ export function createRequestsService(deps: RequestsServiceDeps) {
       }
       if (!register.rights.verification.includes('email_code')) {
         // The register asks for another method (e.g. identifying information): the e-mail is confirmed, an operator verifies.
+        // The requester has done their part: the clock runs again while an operator verifies.
+        const at = now();
+        const pausedDays =
+          request.pausedDays + (request.pausedAt ? wholeDays(request.pausedAt, at) : 0);
         const confirmed = await updateRequest(
           tx,
           request.tenantId,
@@ -733,8 +738,16 @@ export function createRequestsService(deps: RequestsServiceDeps) {
             codeHash: null,
             codeExpiresAt: null,
             details: { ...request.details, emailConfirmed: true },
+            pausedAt: null,
+            pausedDays,
+            dueAt: computeDueAt({
+              receivedAt: request.receivedAt,
+              deadline: request.deadline,
+              pausedDays,
+              extension: request.extension,
+            }),
           },
-          now(),
+          at,
         );
         await note(
           tx,
@@ -1473,7 +1486,7 @@ export function createRequestsService(deps: RequestsServiceDeps) {
   /** Requests never verified within the register's period expire, and the requester is told. */
   async function expireUnverified(at: Date = now()): Promise<number> {
     let count = 0;
-    for (const request of await listByStatus(db, ['identity_pending'])) {
+    for (const request of await listUnconfirmedPastDue(db, at)) {
       const limit = computeDueAt({ receivedAt: request.receivedAt, deadline: request.deadline });
       if (limit >= at) continue;
       const expired = await db.transaction().execute(async (tx) => {
@@ -1501,19 +1514,25 @@ export function createRequestsService(deps: RequestsServiceDeps) {
     return count;
   }
 
-  /** Operators hear about requests due within three days (once) and about overdue ones. */
+  /**
+   * Operators hear about a request once when it is due within three days and
+   * once more when it is overdue; a deadline that moves (an extension, a
+   * pause) is reminded of again.
+   */
   async function remindOperators(at: Date = now()): Promise<number> {
     let count = 0;
-    const working: RequestStatus[] = ['verified', 'in_progress', 'forwarded'];
-    for (const request of await listByStatus(db, working)) {
-      if (request.remindedAt || request.dueAt.getTime() - at.getTime() > REMIND_BEFORE_MS) continue;
+    for (const request of await listNeedingReminder(db, at, REMIND_BEFORE_MS)) {
       const register = await deps.register.getActiveRegister(request.tenantId);
       const to =
         register?.register.organisation.dpo?.email ??
         register?.register.organisation.privacyContact.email;
       const marked = await db.transaction().execute(async (tx) => {
         const locked = await findRequest(tx, request.tenantId, request.id, { forUpdate: true });
-        if (!locked || locked.remindedAt) return null;
+        if (
+          !locked ||
+          (locked.remindedAt && locked.remindedAt.getTime() !== request.remindedAt?.getTime())
+        )
+          return null;
         const updated = await updateRequest(tx, locked.tenantId, locked.id, { remindedAt: at }, at);
         await note(
           tx,

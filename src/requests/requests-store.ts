@@ -4,6 +4,9 @@ import type { Db } from '../db/database.js';
 import type { RightsRequestEventRow, RightsRequestRow } from '../db/schema.js';
 import { openStatuses, type RequestStatus, type RequestType } from './requests-model.js';
 
+/** The requester entered the code, and an operator is to verify the identity by another method. */
+const emailConfirmed = sql<boolean>`(details->>'emailConfirmed')::boolean is true`;
+
 export type StoredRequest = {
   tenantId: string;
   id: string;
@@ -162,10 +165,7 @@ export async function findConfirmedDuplicate(
     .where((eb) =>
       eb.or([
         eb('status', 'in', ['verified', 'in_progress', 'awaiting_requester', 'forwarded']),
-        eb.and([
-          eb('status', '=', 'identity_pending'),
-          sql<boolean>`(details->>'emailConfirmed')::boolean is true`,
-        ]),
+        eb.and([eb('status', '=', 'identity_pending'), emailConfirmed]),
       ]),
     )
     .orderBy('receivedAt')
@@ -225,16 +225,57 @@ export async function listRequests(
 }
 
 /** Requests in one status whose time has come (for the scheduled jobs). */
-export async function listByStatus(
+/**
+ * Requests, across tenants (for the system's jobs), still waiting for their
+ * code past their deadline: the e-mail never confirmed. Earliest first.
+ */
+export async function listUnconfirmedPastDue(
   db: Db,
-  status: RequestStatus[],
+  at: Date,
   limit = 500,
 ): Promise<StoredRequest[]> {
   return (
     await db
       .selectFrom('rightsRequests')
       .selectAll()
-      .where('status', 'in', status)
+      .where('status', '=', 'identity_pending')
+      .where((eb) => eb.not(emailConfirmed))
+      .where('dueAt', '<', at)
+      .orderBy('dueAt')
+      .limit(limit)
+      .execute()
+  ).map(toRequest);
+}
+
+/**
+ * Requests, across tenants (for the system's jobs), on the operators' side
+ * (verified, in progress, forwarded, or identity_pending with the e-mail
+ * confirmed while an operator verifies) that need a reminder at `at`: due
+ * within `before` and not reminded since that window opened, or overdue and
+ * not reminded since the due time. A deadline that moves (an extension, a
+ * pause) opens a new window. Earliest due first.
+ */
+export async function listNeedingReminder(
+  db: Db,
+  at: Date,
+  before: number,
+  limit = 500,
+): Promise<StoredRequest[]> {
+  const windowOpens = sql`due_at - make_interval(secs => ${before / 1000})`;
+  return (
+    await db
+      .selectFrom('rightsRequests')
+      .selectAll()
+      .where((eb) =>
+        eb.or([
+          eb('status', 'in', ['verified', 'in_progress', 'forwarded']),
+          eb.and([eb('status', '=', 'identity_pending'), emailConfirmed]),
+        ]),
+      )
+      .where(sql<boolean>`${windowOpens} <= ${at}`)
+      .where(
+        sql<boolean>`(reminded_at is null or reminded_at < case when due_at < ${at} then due_at else ${windowOpens} end)`,
+      )
       .orderBy('dueAt')
       .limit(limit)
       .execute()

@@ -193,6 +193,15 @@ describe('Clevenio (two weeks)', () => {
     expect(verified.dueDate).toBe(plusDays(new Date().toISOString(), 14));
     // Clevenio verifies identity with identifying information: the code confirms the address, an operator verifies.
     expect(verified.status).toBe('identity_pending');
+    // The requester has done their part: the clock runs, the request does not
+    // expire as unconfirmed, and operators are reminded before it is due.
+    const confirmed = await avow.call<RequestView>('GET', `/v1/requests/${filed.id}`, { token });
+    expect(confirmed.body.paused).toBe(false);
+    const pastDue = new Date(Date.now() + 20 * 24 * 3600 * 1000);
+    expect(await avow.services.requests.expireUnverified(pastDue)).toBe(0);
+    const dueSoon = new Date(new Date(confirmed.body.dueAt).getTime() - 24 * 3600 * 1000);
+    expect(await avow.services.requests.remindOperators(dueSoon)).toBeGreaterThanOrEqual(1);
+    await smtp.waitFor((m) => m.subject === `Request ${filed.id} is due on ${verified.dueDate}`);
     const early = await avow.call('POST', `/v1/requests/${filed.id}/fulfil`, { token, body: {} });
     expect(early.status).toBe(409);
     const wrongMethod = await avow.call('POST', `/v1/requests/${filed.id}/transition`, {
@@ -282,6 +291,11 @@ describe('deadlines (demo register: extension allowed)', () => {
       body: { duration: 'P3M', reason: 'x' },
     });
     expect(tooLong.status).toBe(400);
+    const empty = await avow.call('POST', `/v1/requests/${id}/extend`, {
+      token,
+      body: { duration: 'P', reason: 'x' },
+    });
+    expect(empty.status).toBe(400);
 
     const started = await avow.call<RequestView>('POST', `/v1/requests/${id}/transition`, {
       token,
@@ -311,6 +325,21 @@ describe('deadlines (demo register: extension allowed)', () => {
       (m) => m.subject === `Request ${other.body.id} is due on ${other.body.dueDate}`,
     );
     expect(await avow.services.requests.remindOperators(dueSoon)).toBe(0);
+    // Once more when it is overdue, and again for a deadline that moved.
+    const overdue = new Date(new Date(other.body.dueAt).getTime() + 24 * 3600 * 1000);
+    expect(await avow.services.requests.remindOperators(overdue)).toBeGreaterThanOrEqual(1);
+    await smtp.waitFor((m) => m.subject === `OVERDUE: request ${other.body.id}`);
+    expect(await avow.services.requests.remindOperators(overdue)).toBe(0);
+    const moved = await avow.call<RequestView>('POST', `/v1/requests/${other.body.id}/extend`, {
+      token,
+      body: { duration: 'P1M', reason: 'several systems' },
+    });
+    expect(moved.status, moved.text).toBe(200);
+    const newDueSoon = new Date(new Date(moved.body.dueAt).getTime() - 24 * 3600 * 1000);
+    expect(await avow.services.requests.remindOperators(newDueSoon)).toBeGreaterThanOrEqual(1);
+    await smtp.waitFor(
+      (m) => m.subject === `Request ${other.body.id} is due on ${moved.body.dueDate}`,
+    );
     const none = await avow.call<{ items: RequestView[] }>('GET', '/v1/requests?overdue=true', {
       token,
     });
@@ -333,5 +362,40 @@ describe('deadlines (demo register: extension allowed)', () => {
       token,
     });
     expect(expired.body.status).toBe('expired');
+
+    // Nothing is done to a request waiting for its requester: fulfil is refused first.
+    const erasure = await avow.call<RequestView>('POST', '/v1/requests', {
+      token,
+      body: { type: 'erasure', email: 'waiting@example.com' },
+    });
+    const subjectId = await subjectWithRecords(avow, token, {
+      kind: 'customer',
+      email: 'waiting@example.com',
+      records: [
+        { category: 'user.contact.email', value: 'waiting@example.com', purposes: ['newsletter'] },
+      ],
+    });
+    for (const to of ['in_progress', 'awaiting_requester'])
+      await avow.call('POST', `/v1/requests/${erasure.body.id}/transition`, {
+        token,
+        body: { to, reason: 'which account?' },
+      });
+    const refused = await avow.call<{ error: { message: string } }>(
+      'POST',
+      `/v1/requests/${erasure.body.id}/fulfil`,
+      { token, body: {} },
+    );
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.message).toContain('move it back to in_progress');
+    const kept = await avow.call<{ subject: { status: string }; records: unknown[] }>(
+      'GET',
+      `/v1/subjects/${subjectId}`,
+      { token },
+    );
+    expect(kept.body.subject.status).toBe('active');
+    await avow.call('POST', `/v1/requests/${erasure.body.id}/transition`, {
+      token,
+      body: { to: 'rejected', reason: 'test over' },
+    });
   });
 });
