@@ -212,6 +212,30 @@ describe('a processor tenant', () => {
     expect(String(files.get('data.json'))).toContain('Customer User');
   });
 
+  it('leaves the request forwarded when the controller’s fulfil is refused, so the controller can answer again', async () => {
+    const { tenantId, token } = await tenantWithRegister(avow, 'aize.yaml', 'processor');
+    const email = 'again@customer.test';
+    await subjectWithRecords(avow, token, {
+      kind: 'customer.user',
+      email,
+      records: [{ category: 'user.name', value: 'Again', purposes: ['provide_service'] }],
+    });
+    const { filed } = await fileAndVerify(avow, smtp, tenantId, { type: 'erasure', email });
+    const answer = (body: unknown) =>
+      avow.call<RequestView>('POST', `/v1/requests/${filed.id}/controller-answer`, { token, body });
+    // Aize's register offers deletion only.
+    const refused = await answer({
+      decision: 'fulfil',
+      options: { erasureMethod: 'pseudonymize' },
+    });
+    expect(refused.status).toBe(400);
+    const still = await avow.call<RequestView>('GET', `/v1/requests/${filed.id}`, { token });
+    expect(still.body.status).toBe('forwarded');
+    const done = await answer({ decision: 'fulfil' });
+    expect(done.status, done.text).toBe(200);
+    expect(done.body.status).toBe('partially_completed');
+  });
+
   it('lets the controller reject through the API with a reason the requester reads', async () => {
     const { tenantId, token } = await tenantWithRegister(avow, 'aize.yaml', 'processor');
     const { filed } = await fileAndVerify(avow, smtp, tenantId, {
