@@ -4,7 +4,8 @@ import { type RequestsService, WEBHOOK_JOB } from './requests-service.js';
 
 /**
  * The requests' background work: deliver a forwarded request to the
- * controller's webhook (retried until it answers 2xx), expire requests never
+ * controller's webhook (retried 8 times, over about two hours, until it answers
+ * 2xx), expire requests never
  * verified, and remind operators of deadlines. All idempotent: each checks
  * the request's state before it acts.
  */
