@@ -121,42 +121,36 @@ describe('a processor tenant', () => {
     const early = await avow.call('POST', `/v1/requests/${filed.id}/fulfil`, { token, body: {} });
     expect(early.status).toBe(409);
 
-    // A forged answer is refused.
+    // Answers are posted as the controller's system would: signed per Standard Webhooks.
     const path = new URL(payload.data.answerUrl).pathname;
-    const answer = JSON.stringify({
-      type: 'rights_request.answer',
-      timestamp: new Date().toISOString(),
-      data: { decision: 'fulfil', requestId: filed.id },
-    });
-    const forged = new Webhook(`whsec_${Buffer.alloc(32, 7).toString('base64')}`);
     const now = new Date();
-    const bad = await fetch(`${avow.baseUrl}${path}`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'webhook-id': 'msg_1',
-        'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
-        'webhook-signature': forged.sign('msg_1', now, answer),
-      },
-      body: answer,
-    });
+    const post = (signer: Webhook, messageId: string, data: Record<string, unknown>) => {
+      const body = JSON.stringify({
+        type: 'rights_request.answer',
+        timestamp: now.toISOString(),
+        data,
+      });
+      return fetch(`${avow.baseUrl}${path}`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'webhook-id': messageId,
+          'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
+          'webhook-signature': signer.sign(messageId, now, body),
+        },
+        body,
+      });
+    };
+
+    // A forged answer is refused.
+    const forged = new Webhook(`whsec_${Buffer.alloc(32, 7).toString('base64')}`);
+    const bad = await post(forged, 'msg_1', { decision: 'fulfil', requestId: filed.id });
     expect(bad.status).toBe(401);
 
     // An answer signed for another request (the signature covers the body, not the URL) is refused.
-    const elsewhere = JSON.stringify({
-      type: 'rights_request.answer',
-      timestamp: new Date().toISOString(),
-      data: { decision: 'fulfil', requestId: 'req_01jzzzzzzzzzzzzzzzzzzzzzzz' },
-    });
-    const misdirected = await fetch(`${avow.baseUrl}${path}`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'webhook-id': 'msg_0',
-        'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
-        'webhook-signature': wh.sign('msg_0', now, elsewhere),
-      },
-      body: elsewhere,
+    const misdirected = await post(wh, 'msg_0', {
+      decision: 'fulfil',
+      requestId: 'req_01jzzzzzzzzzzzzzzzzzzzzzzz',
     });
     expect(misdirected.status).toBe(400);
     expect(
@@ -164,16 +158,7 @@ describe('a processor tenant', () => {
     ).toEqual([expect.objectContaining({ path: 'body.data.requestId' })]);
 
     // The controller answers: fulfil.
-    const good = await fetch(`${avow.baseUrl}${path}`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'webhook-id': 'msg_2',
-        'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
-        'webhook-signature': wh.sign('msg_2', now, answer),
-      },
-      body: answer,
-    });
+    const good = await post(wh, 'msg_2', { decision: 'fulfil', requestId: filed.id });
     expect(good.status, await good.clone().text()).toBe(200);
     expect(((await good.json()) as { status: string }).status).toBe('completed');
 
