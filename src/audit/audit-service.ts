@@ -7,6 +7,7 @@ import type { Db } from '../db/database.js';
 import type { WriteWatch } from '../db/write-watch.js';
 import { AppError } from '../errors/errors.js';
 import { newId } from '../ids/ids.js';
+import { durationAllowed, firstNotDue, parseDuration } from '../register/duration.js';
 import {
   AUDIT_LANES,
   type ChainCheckpoint,
@@ -645,7 +646,7 @@ export function createAuditService(deps: AuditServiceDeps) {
    * so the evidence of tampering is not deleted with the old entries.
    */
   async function prune(tenantId: string, olderThan: Date | string): Promise<PruneResult> {
-    const cutoff = typeof olderThan === 'string' ? subtractDuration(now(), olderThan) : olderThan;
+    const cutoff = typeof olderThan === 'string' ? pruneCutoff(now(), olderThan) : olderThan;
     const nothing: PruneResult = { removed: 0, through: [], cutoff: cutoff.toISOString() };
     const { result, spans } = await verifyLog(tenantId);
     if (!result.ok) return refusePrune(tenantId, cutoff, result.firstBad);
@@ -874,32 +875,17 @@ export function decodeCursor(cursor: string | undefined): number | undefined {
   return Number(position);
 }
 
-const DURATION =
-  /^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$/;
-
-/** `now` minus an ISO 8601 duration (P2Y, P6M, P30D, PT12H), in calendar terms (UTC). */
-export function subtractDuration(from: Date, duration: string): Date {
-  const m = DURATION.exec(duration);
-  if (!m || duration === 'P' || duration.endsWith('T')) {
+/**
+ * Where a prune with a retention (the register's `P2Y`, `P6M`, `P30D`) cuts
+ * at `now`: an entry goes only when its time plus the retention is at or
+ * before `now`, the same boundary as the vault's retention.
+ */
+export function pruneCutoff(now: Date, retention: string): Date {
+  const duration = parseDuration(retention);
+  if (!duration) {
     throw new AppError('validation_failed', 'The retention is not an ISO 8601 duration', {
-      details: [{ path: 'olderThan', message: 'use a duration such as P2Y, P6M, P30D or PT12H' }],
+      details: [{ path: 'olderThan', message: `use ${durationAllowed}` }],
     });
   }
-  const [y, mo, w, d, h, mi, s] = m.slice(1).map((v) => Number(v ?? 0)) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  const out = new Date(from.getTime());
-  out.setUTCFullYear(
-    out.getUTCFullYear() - y,
-    out.getUTCMonth() - mo,
-    out.getUTCDate() - w * 7 - d,
-  );
-  out.setUTCHours(out.getUTCHours() - h, out.getUTCMinutes() - mi, out.getUTCSeconds() - s);
-  return out;
+  return firstNotDue(now, duration);
 }
