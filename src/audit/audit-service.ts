@@ -129,6 +129,60 @@ export function createAuditService(deps: AuditServiceDeps) {
     held.set(tenantId, head);
   };
 
+  /**
+   * Per tenant, readers of the whole log (verify, JSONL export) and prunes
+   * exclude each other in this process. A reader takes checkpoints, heads and
+   * entry pages in separate statements (an export streams for as long as its
+   * client reads), and a prune committed between them would make an
+   * untouched log look cut. Many readers at once; a waiting prune lets no new
+   * reader start, then runs alone.
+   */
+  const logGates = new Map<string, { readers: number; writer: Promise<void> | null }>();
+  const gateOf = (tenantId: string) => {
+    let gate = logGates.get(tenantId);
+    if (!gate) {
+      gate = { readers: 0, writer: null };
+      logGates.set(tenantId, gate);
+    }
+    return gate;
+  };
+  const readersDone = new Map<string, () => void>();
+  async function readingLog(tenantId: string): Promise<() => void> {
+    for (;;) {
+      const gate = gateOf(tenantId);
+      if (gate.writer === null) {
+        gate.readers += 1;
+        return () => {
+          gate.readers -= 1;
+          if (gate.readers > 0) return;
+          if (gate.writer !== null) readersDone.get(tenantId)?.();
+          else logGates.delete(tenantId);
+        };
+      }
+      await gate.writer;
+    }
+  }
+  async function pruningLog<T>(tenantId: string, work: () => Promise<T>): Promise<T> {
+    let gate = gateOf(tenantId);
+    while (gate.writer !== null) {
+      await gate.writer;
+      gate = gateOf(tenantId);
+    }
+    let finished = () => {};
+    gate.writer = new Promise<void>((resolve) => {
+      finished = resolve;
+    });
+    try {
+      if (gate.readers > 0)
+        await new Promise<void>((resolve) => readersDone.set(tenantId, resolve));
+      return await work();
+    } finally {
+      readersDone.delete(tenantId);
+      logGates.delete(tenantId);
+      finished();
+    }
+  }
+
   /** Creates the tenant's missing lane heads (signed genesis heads) and learns where all are. */
   async function openLanes(tx: Db, tenantId: string) {
     const genesis = Array.from({ length: AUDIT_LANES }, (_, lane) => {
@@ -466,7 +520,12 @@ export function createAuditService(deps: AuditServiceDeps) {
   }
 
   async function verify(tenantId: string): Promise<VerifyResult> {
-    return (await verifyLog(tenantId)).result;
+    const done = await readingLog(tenantId);
+    try {
+      return (await verifyLog(tenantId)).result;
+    } finally {
+      done();
+    }
   }
 
   /** Opens the sealed part of entries, caching each key for one call. */
@@ -598,15 +657,21 @@ export function createAuditService(deps: AuditServiceDeps) {
    * lane last.
    */
   async function* exportJsonl(tenantId: string): AsyncGenerator<string> {
-    const checkpoints = await listCheckpoints(db, tenantId);
-    const heads = await findHeads(db, tenantId);
-    yield `${JSON.stringify({ type: 'header', format: 'avow.audit.export', version: 2, tenantId, exportedAt: now().toISOString(), algorithm: 'sha256-chain/ed25519', lanes: heads.length })}\n`;
-    for (const c of checkpoints) yield `${JSON.stringify({ type: 'checkpoint', ...c })}\n`;
-    const openOne = opener(db);
-    for await (const entry of logUpToHeads(tenantId, heads)) {
-      yield `${JSON.stringify({ type: 'entry', ...entry, personal: await openOne(entry) })}\n`;
+    // Held until the last line is read, or the reader stops (return() runs finally).
+    const done = await readingLog(tenantId);
+    try {
+      const checkpoints = await listCheckpoints(db, tenantId);
+      const heads = await findHeads(db, tenantId);
+      yield `${JSON.stringify({ type: 'header', format: 'avow.audit.export', version: 2, tenantId, exportedAt: now().toISOString(), algorithm: 'sha256-chain/ed25519', lanes: heads.length })}\n`;
+      for (const c of checkpoints) yield `${JSON.stringify({ type: 'checkpoint', ...c })}\n`;
+      const openOne = opener(db);
+      for await (const entry of logUpToHeads(tenantId, heads)) {
+        yield `${JSON.stringify({ type: 'entry', ...entry, personal: await openOne(entry) })}\n`;
+      }
+      for (const head of heads) yield `${JSON.stringify({ type: 'head', ...head })}\n`;
+    } finally {
+      done();
     }
-    for (const head of heads) yield `${JSON.stringify({ type: 'head', ...head })}\n`;
   }
 
   /** Entries matching a filter, oldest first, opened; for CSV. */
@@ -646,7 +711,13 @@ export function createAuditService(deps: AuditServiceDeps) {
    * so the evidence of tampering is not deleted with the old entries.
    */
   async function prune(tenantId: string, olderThan: Date | string): Promise<PruneResult> {
+    // Cutoff first: a retention that is not a duration is refused at once.
     const cutoff = typeof olderThan === 'string' ? pruneCutoff(now(), olderThan) : olderThan;
+    // Never between the statements of a verification or export of this log.
+    return pruningLog(tenantId, () => pruneLog(tenantId, cutoff));
+  }
+
+  async function pruneLog(tenantId: string, cutoff: Date): Promise<PruneResult> {
     const nothing: PruneResult = { removed: 0, through: [], cutoff: cutoff.toISOString() };
     const { result, spans } = await verifyLog(tenantId);
     if (!result.ok) return refusePrune(tenantId, cutoff, result.firstBad);

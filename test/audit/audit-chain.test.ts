@@ -479,6 +479,36 @@ describe('audit chain', () => {
     expect(await timed.verify(tenantId)).toMatchObject({ ok: true, entries: 3 });
   });
 
+  it('an export that a prune races still verifies: the prune waits for the export to finish', async () => {
+    const { tenantId } = await chainOf(5);
+    await inOneTransaction(tenantId, 2);
+    const cutoff = new Date(Date.now() + 1);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await inOneTransaction(tenantId, 2);
+    const lines = audit.exportJsonl(tenantId);
+    // The header: checkpoints and heads are read, no entry yet.
+    const first = await lines.next();
+    let pruned: { removed: number } | undefined;
+    const pruning = audit.prune(tenantId, cutoff).then((result) => {
+      pruned = result;
+      return result;
+    });
+    // Let the prune run as far as it can before the export goes on.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const prunedMidExport = pruned !== undefined;
+    let text = String(first.value);
+    for await (const line of lines) text += line;
+    expect((await pruning).removed).toBe(7);
+
+    const keyReply = await avow.call('GET', '/v1/audit/public-key', { token: null });
+    const file = path.join(dir, `${tenantId}-raced.jsonl`);
+    writeFileSync(file, text);
+    // The log as it was before the prune, whole.
+    expect(await verifyExportFile(file, keyReply.text)).toMatchObject({ ok: true, entries: 9 });
+    expect(await audit.verify(tenantId)).toMatchObject({ ok: true, entries: 3 });
+    expect(prunedMidExport).toBe(false);
+  });
+
   it('refuses to prune a log that does not verify: nothing goes, and the refusal is logged', async () => {
     const { tenantId } = await chainOf(5);
     const cutoff = new Date(Date.now() + 1);
