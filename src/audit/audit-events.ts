@@ -21,7 +21,13 @@ export const INSTALLATION_CHAIN = 'installation';
 export const systemActor = { type: 'system', id: 'avow' } as const;
 
 const id = z.string().min(1).max(200);
-const text = z.string().min(1).max(500);
+/**
+ * The longest free text (a reason) an audit payload holds. Routes whose text
+ * goes into a payload accept no more than this (retention-routes' hold
+ * reasons use it), so a valid request never fails at its audit entry.
+ */
+export const auditTextMax = 1000;
+const text = z.string().min(1).max(auditTextMax);
 
 /** Identities (e-mail, phone, account id...) mentioned by an event: always sealed. */
 export const auditIdentities = z

@@ -7,6 +7,7 @@ import type { Db } from '../db/database.js';
 import type { WriteWatch } from '../db/write-watch.js';
 import { AppError } from '../errors/errors.js';
 import { newId } from '../ids/ids.js';
+import { durationAllowed, firstNotDue, parseDuration } from '../register/duration.js';
 import {
   AUDIT_LANES,
   type ChainCheckpoint,
@@ -127,6 +128,60 @@ export function createAuditService(deps: AuditServiceDeps) {
     }
     held.set(tenantId, head);
   };
+
+  /**
+   * Per tenant, readers of the whole log (verify, JSONL export) and prunes
+   * exclude each other in this process. A reader takes checkpoints, heads and
+   * entry pages in separate statements (an export streams for as long as its
+   * client reads), and a prune committed between them would make an
+   * untouched log look cut. Many readers at once; a waiting prune lets no new
+   * reader start, then runs alone.
+   */
+  const logGates = new Map<string, { readers: number; writer: Promise<void> | null }>();
+  const gateOf = (tenantId: string) => {
+    let gate = logGates.get(tenantId);
+    if (!gate) {
+      gate = { readers: 0, writer: null };
+      logGates.set(tenantId, gate);
+    }
+    return gate;
+  };
+  const readersDone = new Map<string, () => void>();
+  async function readingLog(tenantId: string): Promise<() => void> {
+    for (;;) {
+      const gate = gateOf(tenantId);
+      if (gate.writer === null) {
+        gate.readers += 1;
+        return () => {
+          gate.readers -= 1;
+          if (gate.readers > 0) return;
+          if (gate.writer !== null) readersDone.get(tenantId)?.();
+          else logGates.delete(tenantId);
+        };
+      }
+      await gate.writer;
+    }
+  }
+  async function pruningLog<T>(tenantId: string, work: () => Promise<T>): Promise<T> {
+    let gate = gateOf(tenantId);
+    while (gate.writer !== null) {
+      await gate.writer;
+      gate = gateOf(tenantId);
+    }
+    let finished = () => {};
+    gate.writer = new Promise<void>((resolve) => {
+      finished = resolve;
+    });
+    try {
+      if (gate.readers > 0)
+        await new Promise<void>((resolve) => readersDone.set(tenantId, resolve));
+      return await work();
+    } finally {
+      readersDone.delete(tenantId);
+      logGates.delete(tenantId);
+      finished();
+    }
+  }
 
   /** Creates the tenant's missing lane heads (signed genesis heads) and learns where all are. */
   async function openLanes(tx: Db, tenantId: string) {
@@ -465,7 +520,12 @@ export function createAuditService(deps: AuditServiceDeps) {
   }
 
   async function verify(tenantId: string): Promise<VerifyResult> {
-    return (await verifyLog(tenantId)).result;
+    const done = await readingLog(tenantId);
+    try {
+      return (await verifyLog(tenantId)).result;
+    } finally {
+      done();
+    }
   }
 
   /** Opens the sealed part of entries, caching each key for one call. */
@@ -597,15 +657,21 @@ export function createAuditService(deps: AuditServiceDeps) {
    * lane last.
    */
   async function* exportJsonl(tenantId: string): AsyncGenerator<string> {
-    const checkpoints = await listCheckpoints(db, tenantId);
-    const heads = await findHeads(db, tenantId);
-    yield `${JSON.stringify({ type: 'header', format: 'avow.audit.export', version: 2, tenantId, exportedAt: now().toISOString(), algorithm: 'sha256-chain/ed25519', lanes: heads.length })}\n`;
-    for (const c of checkpoints) yield `${JSON.stringify({ type: 'checkpoint', ...c })}\n`;
-    const openOne = opener(db);
-    for await (const entry of logUpToHeads(tenantId, heads)) {
-      yield `${JSON.stringify({ type: 'entry', ...entry, personal: await openOne(entry) })}\n`;
+    // Held until the last line is read, or the reader stops (return() runs finally).
+    const done = await readingLog(tenantId);
+    try {
+      const checkpoints = await listCheckpoints(db, tenantId);
+      const heads = await findHeads(db, tenantId);
+      yield `${JSON.stringify({ type: 'header', format: 'avow.audit.export', version: 2, tenantId, exportedAt: now().toISOString(), algorithm: 'sha256-chain/ed25519', lanes: heads.length })}\n`;
+      for (const c of checkpoints) yield `${JSON.stringify({ type: 'checkpoint', ...c })}\n`;
+      const openOne = opener(db);
+      for await (const entry of logUpToHeads(tenantId, heads)) {
+        yield `${JSON.stringify({ type: 'entry', ...entry, personal: await openOne(entry) })}\n`;
+      }
+      for (const head of heads) yield `${JSON.stringify({ type: 'head', ...head })}\n`;
+    } finally {
+      done();
     }
-    for (const head of heads) yield `${JSON.stringify({ type: 'head', ...head })}\n`;
   }
 
   /** Entries matching a filter, oldest first, opened; for CSV. */
@@ -645,7 +711,13 @@ export function createAuditService(deps: AuditServiceDeps) {
    * so the evidence of tampering is not deleted with the old entries.
    */
   async function prune(tenantId: string, olderThan: Date | string): Promise<PruneResult> {
-    const cutoff = typeof olderThan === 'string' ? subtractDuration(now(), olderThan) : olderThan;
+    // Cutoff first: a retention that is not a duration is refused at once.
+    const cutoff = typeof olderThan === 'string' ? pruneCutoff(now(), olderThan) : olderThan;
+    // Never between the statements of a verification or export of this log.
+    return pruningLog(tenantId, () => pruneLog(tenantId, cutoff));
+  }
+
+  async function pruneLog(tenantId: string, cutoff: Date): Promise<PruneResult> {
     const nothing: PruneResult = { removed: 0, through: [], cutoff: cutoff.toISOString() };
     const { result, spans } = await verifyLog(tenantId);
     if (!result.ok) return refusePrune(tenantId, cutoff, result.firstBad);
@@ -874,32 +946,17 @@ export function decodeCursor(cursor: string | undefined): number | undefined {
   return Number(position);
 }
 
-const DURATION =
-  /^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$/;
-
-/** `now` minus an ISO 8601 duration (P2Y, P6M, P30D, PT12H), in calendar terms (UTC). */
-export function subtractDuration(from: Date, duration: string): Date {
-  const m = DURATION.exec(duration);
-  if (!m || duration === 'P' || duration.endsWith('T')) {
+/**
+ * Where a prune with a retention (the register's `P2Y`, `P6M`, `P30D`) cuts
+ * at `now`: an entry goes only when its time plus the retention is at or
+ * before `now`, the same boundary as the vault's retention.
+ */
+export function pruneCutoff(now: Date, retention: string): Date {
+  const duration = parseDuration(retention);
+  if (!duration) {
     throw new AppError('validation_failed', 'The retention is not an ISO 8601 duration', {
-      details: [{ path: 'olderThan', message: 'use a duration such as P2Y, P6M, P30D or PT12H' }],
+      details: [{ path: 'olderThan', message: `use ${durationAllowed}` }],
     });
   }
-  const [y, mo, w, d, h, mi, s] = m.slice(1).map((v) => Number(v ?? 0)) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  const out = new Date(from.getTime());
-  out.setUTCFullYear(
-    out.getUTCFullYear() - y,
-    out.getUTCMonth() - mo,
-    out.getUTCDate() - w * 7 - d,
-  );
-  out.setUTCHours(out.getUTCHours() - h, out.getUTCMinutes() - mi, out.getUTCSeconds() - s);
-  return out;
+  return firstNotDue(now, duration);
 }

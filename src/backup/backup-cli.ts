@@ -28,7 +28,7 @@ export function registerBackupCommands(program: Command): void {
   group
     .command('create')
     .description(
-      'Embedded: copy the database folder (without data keys) and write the key-store backup. PostgreSQL: write the key-store backup; dump the data with pg_dump (see docs/retention.md)',
+      'Embedded: copy the database folder (without data keys) and write the key-store backup from the same copy. PostgreSQL: dump the data with pg_dump FIRST (see docs/retention.md), then run this to write the key-store backup, so every subject in the dump has its key',
     )
     .requiredOption('--out <dir>', 'folder to write the backups into')
     .option(
@@ -76,7 +76,7 @@ export function registerBackupCommands(program: Command): void {
           options,
           { keyFile, window: keys.window, keysExpireAt: keys.expiresAt },
           () =>
-            `Key-store backup: ${keyFile} (window ${keys.window}, refused from ${keys.expiresAt}).\nDump the data without keys: pg_dump --format=custom --exclude-table-data=subject_keys --exclude-table-data=audit_actor_keys "$DATABASE_URL" > avow.dump`,
+            `Key-store backup: ${keyFile} (window ${keys.window}, refused from ${keys.expiresAt}).\nIt goes with a data dump taken before it (pg_dump --format=custom --exclude-table-data=subject_keys --exclude-table-data=audit_actor_keys "$DATABASE_URL" > avow.dump); a dump taken after it may hold subjects it has no key for.`,
         );
       } finally {
         await database.close();
@@ -93,42 +93,62 @@ export function registerBackupCommands(program: Command): void {
       '--keys <file>',
       'the avow-keys-....json file; refused after its window. Without it every subject reads as erased',
     )
+    .option(
+      '--erase-subjects-without-key',
+      'restore even when subjects in the data have no key in the key-store backup, treating them as erased (their data can never be read again); without it such a restore is refused',
+      false,
+    )
     .option('--json', 'print JSON for scripts', false)
-    .action(async (options: { data?: string; keys?: string; json: boolean }) => {
-      const config = loadConfig();
-      const now = new Date();
-      if (config.database.kind === 'pglite') {
-        if (!options.data) throw new UsageError('--data <dir> is required in embedded mode');
-        const probe = await openConfiguredDatabase(config);
-        await probe.close();
-        const done = await restoreEmbeddedBackup({
-          dataBackupDir: path.resolve(options.data),
-          keyFile: options.keys ? path.resolve(options.keys) : null,
-          pgliteDir: config.database.dataDir,
-          now,
-        });
-        print(
-          options,
-          done,
-          () =>
-            `Restored. ${done.keysRestored ? `${done.subjectKeys} data keys restored.` : 'No keys restored: every subject reads as erased.'}${done.movedAside ? ` The previous database is in ${done.movedAside}.` : ''}`,
-        );
-        return;
-      }
-      if (!options.keys)
-        throw new UsageError(
-          '--keys <file> is required on PostgreSQL (restore the data with pg_restore first)',
-        );
-      const check = checkKeyBackup(readFileSync(path.resolve(options.keys), 'utf8'), now);
-      if (!check.ok) throw new Error(check.reason);
-      const database = await openConfiguredDatabase(config);
-      try {
-        const counts = await restoreKeyStore(database.db, check.backup, { now });
-        print(options, counts, () => `${counts.subjectKeys} data keys restored.`);
-      } finally {
-        await database.close();
-      }
-    });
+    .action(
+      async (options: {
+        data?: string;
+        keys?: string;
+        eraseSubjectsWithoutKey: boolean;
+        json: boolean;
+      }) => {
+        const config = loadConfig();
+        const now = new Date();
+        if (config.database.kind === 'pglite') {
+          if (!options.data) throw new UsageError('--data <dir> is required in embedded mode');
+          const probe = await openConfiguredDatabase(config);
+          await probe.close();
+          const done = await restoreEmbeddedBackup({
+            dataBackupDir: path.resolve(options.data),
+            keyFile: options.keys ? path.resolve(options.keys) : null,
+            pgliteDir: config.database.dataDir,
+            now,
+            eraseSubjectsWithoutKey: options.eraseSubjectsWithoutKey,
+          });
+          print(
+            options,
+            done,
+            () =>
+              `Restored. ${done.keysRestored ? `${done.subjectKeys} data keys restored.${erasedNote(done.subjectsErased)}` : 'No keys restored: every subject reads as erased.'}${done.movedAside ? ` The previous database is in ${done.movedAside}.` : ''}`,
+          );
+          return;
+        }
+        if (!options.keys)
+          throw new UsageError(
+            '--keys <file> is required on PostgreSQL (restore the data with pg_restore first)',
+          );
+        const check = checkKeyBackup(readFileSync(path.resolve(options.keys), 'utf8'), now);
+        if (!check.ok) throw new Error(check.reason);
+        const database = await openConfiguredDatabase(config);
+        try {
+          const counts = await restoreKeyStore(database.db, check.backup, {
+            now,
+            eraseSubjectsWithoutKey: options.eraseSubjectsWithoutKey,
+          });
+          print(
+            options,
+            counts,
+            () => `${counts.subjectKeys} data keys restored.${erasedNote(counts.subjectsErased)}`,
+          );
+        } finally {
+          await database.close();
+        }
+      },
+    );
 
   group
     .command('prune')
@@ -144,3 +164,6 @@ export function registerBackupCommands(program: Command): void {
       );
     });
 }
+
+const erasedNote = (count: number) =>
+  count > 0 ? ` ${count} subject${count === 1 ? '' : 's'} without a key now read as erased.` : '';

@@ -126,36 +126,68 @@ export function checkKeyBackup(text: string, now: Date): KeyBackupCheck {
 }
 
 /**
- * Puts keys back after a data restore. Every subject without a key in the
- * backup gets a destroyed one, so its data reads as erased rather than
- * being given a fresh key that opens nothing.
+ * The restored data has subjects the key-store backup holds no key for: it
+ * was taken before the data backup, so those subjects were created in
+ * between. Restoring would give them destroyed keys and shred them.
+ */
+export class SubjectsWithoutKey extends Error {
+  constructor(readonly count: number) {
+    super(
+      `${count} subject${count === 1 ? '' : 's'} in the restored data ${count === 1 ? 'has' : 'have'} no key in the key-store backup (created after the keys were exported: take the key-store backup after the data backup it goes with). Nothing was changed. Restore a key-store backup taken after this data backup, or pass --erase-subjects-without-key to treat ${count === 1 ? 'it' : 'them'} as erased (their data can then never be read).`,
+    );
+  }
+}
+
+/**
+ * Puts keys back after a data restore, in one transaction. Keys of tenants
+ * the data does not have (created after the data backup) are left out.
+ * Given a backup, a subject of the data without a key in it is refused
+ * (SubjectsWithoutKey, nothing written) unless `eraseSubjectsWithoutKey`
+ * says to give it a destroyed key; without a backup every subject gets one,
+ * so its data reads as erased rather than being given a fresh key that opens
+ * nothing.
  */
 export async function restoreKeyStore(
   db: Db,
   backup: KeyBackup | null,
-  options: { now: Date },
-): Promise<{ subjectKeys: number; auditActorKeys: number }> {
+  options: { now: Date; eraseSubjectsWithoutKey?: boolean },
+): Promise<{ subjectKeys: number; auditActorKeys: number; subjectsErased: number }> {
   return db.transaction().execute(async (tx) => {
     const raw = tx.withoutPlugins();
     for (const table of keyTables) await sql`delete from ${sql.table(table)}`.execute(raw);
     const insert = async (table: (typeof keyTables)[number], rows: KeyBackup['subjectKeys']) => {
       const idColumn = table === 'subject_keys' ? 'subject_id' : 'key_id';
+      let inserted = 0;
       for (const r of rows) {
-        await sql`insert into ${sql.table(table)} (tenant_id, ${sql.ref(idColumn)}, wrapped_key, master_key_version, created_at, destroyed_at)
-          values (${r.tenantId}, ${r.id}, ${r.wrappedKey ? Buffer.from(r.wrappedKey, 'base64') : null}, ${r.masterKeyVersion}, ${r.createdAt}, ${r.destroyedAt})`.execute(
-          raw,
-        );
+        // subject_keys references tenants: a tenant newer than the data has no row to key.
+        const tenantCheck =
+          table === 'subject_keys'
+            ? sql`where exists (select 1 from tenants where id = ${r.tenantId})`
+            : sql``;
+        const result =
+          await sql`insert into ${sql.table(table)} (tenant_id, ${sql.ref(idColumn)}, wrapped_key, master_key_version, created_at, destroyed_at)
+          select ${r.tenantId}, ${r.id}, ${r.wrappedKey ? Buffer.from(r.wrappedKey, 'base64') : null}::bytea, ${r.masterKeyVersion}::integer, ${r.createdAt}::timestamptz, ${r.destroyedAt}::timestamptz ${tenantCheck}`.execute(
+            raw,
+          );
+        inserted += Number(result.numAffectedRows ?? 0);
       }
+      return inserted;
     };
-    await insert('subject_keys', backup?.subjectKeys ?? []);
-    await insert('audit_actor_keys', backup?.auditActorKeys ?? []);
+    const subjectKeys = await insert('subject_keys', backup?.subjectKeys ?? []);
+    const auditActorKeys = await insert('audit_actor_keys', backup?.auditActorKeys ?? []);
+    const missing = await sql<{ count: number | string }>`
+      select count(*) as count from subjects s
+       where not exists (select 1 from subject_keys k where k.tenant_id = s.tenant_id and k.subject_id = s.id)`.execute(
+      raw,
+    );
+    const subjectsErased = Number(missing.rows[0]?.count ?? 0);
+    // Thrown inside the transaction: the keys deleted above come back.
+    if (backup && subjectsErased > 0 && !options.eraseSubjectsWithoutKey)
+      throw new SubjectsWithoutKey(subjectsErased);
     await sql`insert into subject_keys (tenant_id, subject_id, wrapped_key, master_key_version, destroyed_at)
       select tenant_id, id, null, null, ${options.now.toISOString()}::timestamptz from subjects
       on conflict (tenant_id, subject_id) do nothing`.execute(raw);
-    return {
-      subjectKeys: backup?.subjectKeys.length ?? 0,
-      auditActorKeys: backup?.auditActorKeys.length ?? 0,
-    };
+    return { subjectKeys, auditActorKeys, subjectsErased };
   });
 }
 
@@ -177,21 +209,18 @@ export async function createEmbeddedBackup(options: {
 }): Promise<{ dataDir: string; keyFile: string; keys: KeyBackup }> {
   const open = options.open ?? ((dir: string) => openDatabase({ kind: 'pglite', dataDir: dir }));
   mkdirSync(options.outDir, { recursive: true });
-  const live = await open(options.pgliteDir);
-  let keys: KeyBackup;
-  try {
-    keys = await exportKeyStore(live.db, {
-      now: options.now,
-      ...(options.window ? { window: options.window } : {}),
-    });
-  } finally {
-    await live.close();
-  }
   const dataDir = path.join(options.outDir, dataBackupName(options.now));
   cpSync(options.pgliteDir, dataDir, { recursive: true });
   const copy = await open(dataDir);
+  let keys: KeyBackup;
   let current: string | undefined;
   try {
+    // The keys are read from the copy, before they are emptied from it: the
+    // same snapshot as the data, so every subject of it has its key here.
+    keys = await exportKeyStore(copy.db, {
+      now: options.now,
+      ...(options.window ? { window: options.window } : {}),
+    });
     // TRUNCATE writes new, empty table files; the old ones (with the wrapped keys) are removed.
     await sql`truncate ${sql.join(keyTables.map((t) => sql.table(t)))}`.execute(copy.db);
     // The write-ahead log still holds the keys' old rows: start a new segment,
@@ -222,14 +251,25 @@ export async function createEmbeddedBackup(options: {
   return { dataDir, keyFile, keys };
 }
 
-/** Replaces the embedded database with a data backup, and puts back the keys if their backup is still inside its window. */
+/**
+ * Replaces the embedded database with a data backup, and puts back the keys if
+ * their backup is still inside its window. The backup is made ready in a
+ * folder beside the database first; only once its keys are in does the
+ * current folder move aside, so a refused restore leaves it as it was.
+ */
 export async function restoreEmbeddedBackup(options: {
   dataBackupDir: string;
   keyFile: string | null;
   pgliteDir: string;
   now: Date;
+  eraseSubjectsWithoutKey?: boolean;
   open?: (dir: string) => Promise<Database>;
-}): Promise<{ movedAside: string | null; keysRestored: boolean; subjectKeys: number }> {
+}): Promise<{
+  movedAside: string | null;
+  keysRestored: boolean;
+  subjectKeys: number;
+  subjectsErased: number;
+}> {
   const open = options.open ?? ((dir: string) => openDatabase({ kind: 'pglite', dataDir: dir }));
   if (!existsSync(path.join(options.dataBackupDir, 'avow-backup.json'))) {
     throw new Error(`${options.dataBackupDir} is not an Avow data backup (no avow-backup.json)`);
@@ -240,20 +280,40 @@ export async function restoreEmbeddedBackup(options: {
     if (!check.ok) throw new KeyBackupRefused(check.reason);
     backup = check.backup;
   }
+  const stamp = options.now.toISOString().replace(/[:.]/g, '-');
+  const staging = `${options.pgliteDir}.restoring-${stamp}`;
+  rmSync(staging, { recursive: true, force: true });
+  cpSync(options.dataBackupDir, staging, { recursive: true });
+  rmSync(path.join(staging, 'avow-backup.json'), { force: true });
+  let counts: Awaited<ReturnType<typeof restoreKeyStore>>;
+  try {
+    const restored = await open(staging);
+    try {
+      counts = await restoreKeyStore(restored.db, backup, {
+        now: options.now,
+        ...(options.eraseSubjectsWithoutKey ? { eraseSubjectsWithoutKey: true } : {}),
+      });
+    } finally {
+      await restored.close();
+    }
+  } catch (error) {
+    rmSync(staging, { recursive: true, force: true });
+    throw error;
+  }
   let movedAside: string | null = null;
   if (existsSync(options.pgliteDir) && readdirSync(options.pgliteDir).length > 0) {
-    movedAside = `${options.pgliteDir}.before-restore-${options.now.toISOString().replace(/[:.]/g, '-')}`;
+    movedAside = `${options.pgliteDir}.before-restore-${stamp}`;
     renameSync(options.pgliteDir, movedAside);
+  } else {
+    rmSync(options.pgliteDir, { recursive: true, force: true });
   }
-  cpSync(options.dataBackupDir, options.pgliteDir, { recursive: true });
-  rmSync(path.join(options.pgliteDir, 'avow-backup.json'), { force: true });
-  const restored = await open(options.pgliteDir);
-  try {
-    const counts = await restoreKeyStore(restored.db, backup, { now: options.now });
-    return { movedAside, keysRestored: backup !== null, subjectKeys: counts.subjectKeys };
-  } finally {
-    await restored.close();
-  }
+  renameSync(staging, options.pgliteDir);
+  return {
+    movedAside,
+    keysRestored: backup !== null,
+    subjectKeys: counts.subjectKeys,
+    subjectsErased: counts.subjectsErased,
+  };
 }
 
 export class KeyBackupRefused extends Error {}

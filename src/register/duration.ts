@@ -48,6 +48,31 @@ export function addDuration(date: Date, duration: Duration): Date {
   return out;
 }
 
+/**
+ * The first instant not yet due at `now`: every time `t` before it has
+ * `addDuration(t, duration) <= now`, and it has not. Cutting a log "older
+ * than" this removes what is due and keeps everything else. Not a plain
+ * subtraction: addDuration clamps to the month's last day, so the days of a
+ * longer month past a shorter month's end all land on that last day (from
+ * 31 Aug, P6M back is 28 Feb, and 1 Mar + P6M is 1 Sep, after it).
+ */
+export function firstNotDue(now: Date, duration: Duration): Date {
+  // addDuration adds weeks and days last, in exact days: take them off first.
+  const base = addDuration(now, {
+    years: 0,
+    months: 0,
+    weeks: -duration.weeks,
+    days: -duration.days,
+  });
+  const months = { years: duration.years, months: duration.months, weeks: 0, days: 0 };
+  const back = addDuration(base, { ...months, years: -months.years, months: -months.months });
+  // Same day of the month: due up to this very instant, and the next is not...
+  const next = new Date(back.getTime() + 1);
+  if (back.getUTCDate() === base.getUTCDate() && addDuration(next, months) > base) return next;
+  // ...else the rest of that month lands on or before base's day: all due.
+  return new Date(Date.UTC(back.getUTCFullYear(), back.getUTCMonth() + 1, 1));
+}
+
 const WORDS = [
   'zero',
   'one',

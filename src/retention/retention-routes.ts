@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { auditContextFrom } from '../audit/audit-events.js';
+import { auditContextFrom, auditTextMax } from '../audit/audit-events.js';
 import type { Db } from '../db/database.js';
 import { AppError } from '../errors/errors.js';
 import type { App } from '../http/app-types.js';
@@ -203,7 +203,7 @@ export function registerRetentionRoutes(
             .describe(
               'A subject id, or a category key (covers the keys under it); none for tenant',
             ),
-          reason: z.string().min(1).max(1000),
+          reason: z.string().min(1).max(auditTextMax),
         }),
         response: { 201: holdReply, ...authErrors },
       },
@@ -270,7 +270,7 @@ export function registerRetentionRoutes(
         tags: ['retention'],
         summary: 'Release a legal hold; the next sweep applies the rules to what it covered',
         params: idParams,
-        body: z.object({ reason: z.string().min(1).max(1000).optional() }).default({}),
+        body: z.object({ reason: z.string().min(1).max(auditTextMax).optional() }).default({}),
         response: { 200: holdReply, 409: errorReply, ...authErrors },
       },
     },

@@ -433,6 +433,82 @@ describe('audit chain', () => {
     expect(await audit.verify(tenantId)).toMatchObject({ ok: true, entries: 2 });
   });
 
+  it('prunes by a retention only entries whose time plus the retention has passed, at a month end', async () => {
+    // An audit service on a clock the test moves; a tenant of its own, no personal data.
+    let clock = new Date('2025-02-28T12:00:00.000Z');
+    const timed = createAuditService({
+      db,
+      keyring: avow.services.keyring,
+      subjectKeys: avow.services.subjectKeys,
+      now: () => clock,
+    });
+    const tenantId = 'ten_01jmonthendprune0000000000';
+    const at = [
+      '2025-02-28T12:00:00.000Z', // + P6M = 28 Aug: due on 31 Aug
+      '2025-02-28T23:59:59.999Z', // + P6M = 28 Aug: due
+      '2025-03-01T00:00:00.000Z', // + P6M = 1 Sep: not due on 31 Aug
+      '2025-03-02T12:00:00.000Z', // + P6M = 2 Sep: not due
+    ];
+    await db.transaction().execute(async (tx) => {
+      for (const time of at) {
+        clock = new Date(time);
+        await timed.record(tx, {
+          tenantId,
+          actor: { type: 'system', id: 'test' },
+          action: 'subject.read',
+          subjectId: 'sub_monthend',
+          outcome: 'success',
+          payload: { count: 1 },
+        });
+      }
+    });
+    clock = new Date('2025-08-31T12:00:00.000Z');
+    const pruned = await timed.prune(tenantId, 'P6M');
+    expect(pruned).toMatchObject({ removed: 2, cutoff: '2025-03-01T00:00:00.000Z' });
+    const left = await db
+      .selectFrom('auditEvents')
+      .select(['at', 'action'])
+      .where('tenantId', '=', tenantId)
+      .orderBy('position')
+      .execute();
+    expect(left.map((r) => [new Date(r.at).toISOString(), r.action])).toEqual([
+      ['2025-03-01T00:00:00.000Z', 'subject.read'],
+      ['2025-03-02T12:00:00.000Z', 'subject.read'],
+      ['2025-08-31T12:00:00.000Z', 'audit.pruned'],
+    ]);
+    expect(await timed.verify(tenantId)).toMatchObject({ ok: true, entries: 3 });
+  });
+
+  it('an export that a prune races still verifies: the prune waits for the export to finish', async () => {
+    const { tenantId } = await chainOf(5);
+    await inOneTransaction(tenantId, 2);
+    const cutoff = new Date(Date.now() + 1);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await inOneTransaction(tenantId, 2);
+    const lines = audit.exportJsonl(tenantId);
+    // The header: checkpoints and heads are read, no entry yet.
+    const first = await lines.next();
+    let pruned: { removed: number } | undefined;
+    const pruning = audit.prune(tenantId, cutoff).then((result) => {
+      pruned = result;
+      return result;
+    });
+    // Let the prune run as far as it can before the export goes on.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const prunedMidExport = pruned !== undefined;
+    let text = String(first.value);
+    for await (const line of lines) text += line;
+    expect((await pruning).removed).toBe(7);
+
+    const keyReply = await avow.call('GET', '/v1/audit/public-key', { token: null });
+    const file = path.join(dir, `${tenantId}-raced.jsonl`);
+    writeFileSync(file, text);
+    // The log as it was before the prune, whole.
+    expect(await verifyExportFile(file, keyReply.text)).toMatchObject({ ok: true, entries: 9 });
+    expect(await audit.verify(tenantId)).toMatchObject({ ok: true, entries: 3 });
+    expect(prunedMidExport).toBe(false);
+  });
+
   it('refuses to prune a log that does not verify: nothing goes, and the refusal is logged', async () => {
     const { tenantId } = await chainOf(5);
     const cutoff = new Date(Date.now() + 1);

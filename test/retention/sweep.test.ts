@@ -205,6 +205,49 @@ describe('retention: done when (old data, preview, hold, sweep, report, audit)',
     return { own, s, shared, newsletterOnly };
   }
 
+  it('a hold reason up to the audit log’s limit is placed and released with its audit entries; a longer one is a 400 naming the field', async () => {
+    const reason = 'r'.repeat(1000);
+    const hold = await api.call<Hold>('POST', '/v1/legal-holds', { scope: 'tenant', reason });
+    expect(hold.status, hold.text).toBe(201);
+    const released = await api.call<Hold>('POST', `/v1/legal-holds/${hold.body.id}/release`, {
+      reason,
+    });
+    expect(released.status, released.text).toBe(200);
+    const audit = await api.call<AuditPage>(
+      'GET',
+      '/v1/audit?action=legal_hold.created,legal_hold.released',
+    );
+    const entries = audit.body.items.filter((i) => i.payload.holdId === hold.body.id);
+    expect(entries.map((e) => [e.action, (e.payload.reason as string).length])).toEqual([
+      ['legal_hold.released', 1000],
+      ['legal_hold.created', 1000],
+    ]);
+
+    const long = 'r'.repeat(1001);
+    type Refusal = { error: { code: string; details: { path: string; message: string }[] } };
+    const tooLong = await api.call<Refusal>('POST', '/v1/legal-holds', {
+      scope: 'tenant',
+      reason: long,
+    });
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body.error.code).toBe('validation_failed');
+    expect(tooLong.body.error.details).toEqual([
+      { path: 'body.reason', message: expect.stringContaining('1000') },
+    ]);
+    const other = await api.call<Hold>('POST', '/v1/legal-holds', { scope: 'tenant', reason: 'x' });
+    const releaseTooLong = await api.call<Refusal>(
+      'POST',
+      `/v1/legal-holds/${other.body.id}/release`,
+      { reason: long },
+    );
+    expect(releaseTooLong.status).toBe(400);
+    expect(releaseTooLong.body.error.details[0]?.path).toBe('body.reason');
+    // Nothing placed by the refused request; the other hold is still active (released below).
+    const active = await api.call<{ items: Hold[] }>('GET', '/v1/legal-holds?active=true');
+    await api.call('POST', `/v1/legal-holds/${other.body.id}/release`, {});
+    expect(active.body.items.map((h) => h.id)).toEqual([other.body.id]);
+  });
+
   it('a record that also serves a purpose with no retention rule stays when another purpose ends', async () => {
     // The register gives the contract purpose no rule: nothing sets an end to that use.
     const { own, s, shared, newsletterOnly } = await sharedAddress(
