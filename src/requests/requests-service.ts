@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { Webhook } from 'standardwebhooks';
-import type { AuditContext, AuditEventInput } from '../audit/audit-events.js';
+import { type AuditContext, type AuditEventInput, auditTextMax } from '../audit/audit-events.js';
 import { type BlindIndex, normaliseIdentity } from '../crypto/blind-index.js';
 import { randomToken } from '../crypto/hashing.js';
 import { type Keyring, open, seal } from '../crypto/keyring.js';
@@ -305,7 +305,7 @@ export function createRequestsService(deps: RequestsServiceDeps) {
       subjectId: request.subjectId ?? undefined,
       outcome: 'success' as const,
     };
-    const reason = extra.reason ? extra.reason.slice(0, 500) : undefined;
+    const reason = extra.reason ? extra.reason.slice(0, auditTextMax) : undefined;
     const common = {
       rightsRequestId: request.id,
       type: request.type,
@@ -1013,7 +1013,7 @@ export function createRequestsService(deps: RequestsServiceDeps) {
           rightsRequestId: extended.id,
           type: extended.type,
           status: extended.status,
-          reason: input.reason.slice(0, 500),
+          reason: input.reason.slice(0, auditTextMax),
         },
       });
       return extended;
@@ -1252,7 +1252,7 @@ export function createRequestsService(deps: RequestsServiceDeps) {
         action: 'subject.restricted',
         subjectId,
         outcome: 'success',
-        payload: { lifted: true, reason: reason.slice(0, 500) },
+        payload: { lifted: true, reason: reason.slice(0, auditTextMax) },
       });
       const updated = await updateRequest(
         tx,
