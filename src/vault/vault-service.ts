@@ -188,11 +188,19 @@ export function createVaultService(deps: {
     }
   }
 
+  /**
+   * The subject, if it is still one (not erased, not merged). `forUpdate` locks
+   * its row for a change to the subject as a whole (merge, erase,
+   * pseudonymise); `forShare` for a write of its data (records, identities),
+   * so such writes run side by side but wait for, and then see, a merge,
+   * erasure or pseudonymisation in progress instead of writing under a
+   * subject that is being moved or emptied (the write would be lost).
+   */
   async function liveSubject(
     tx: Db,
     ctx: VaultContext,
     id: string,
-    options: { forUpdate?: boolean } = {},
+    options: { forUpdate?: boolean; forShare?: boolean } = {},
   ): Promise<Subject> {
     const subject = await findSubject(tx, ctx.tenantId, id, options);
     if (!subject) throw notFound('Subject');
@@ -267,7 +275,7 @@ export function createVaultService(deps: {
       const missingIndexes = indexes.filter((ix) => !found.has(ix.toString('hex')));
       const [existingId] = owners;
       if (existingId) {
-        const subject = await liveSubject(tx, ctx, existingId);
+        const subject = await liveSubject(tx, ctx, existingId, { forShare: true });
         if (missing.length > 0) {
           const key = await liveKey(tx, ctx.tenantId, subject.id);
           await writeIdentities(tx, ctx, subject.id, missing, missingIndexes, key);
@@ -486,7 +494,9 @@ export function createVaultService(deps: {
     const policy = await policies.current(ctx.tenantId);
     checkRecords(policy, records);
     return db.transaction().execute(async (tx) => {
-      await liveSubject(tx, ctx, subjectId);
+      // merge reads this subject's records and re-inserts them under another; a
+      // record inserted meanwhile would be left behind, unreadable (see liveSubject).
+      await liveSubject(tx, ctx, subjectId, { forShare: true });
       const key = await liveKey(tx, ctx.tenantId, subjectId);
       const at = now();
       const rows = records.map((record) => {
@@ -538,7 +548,8 @@ export function createVaultService(deps: {
     input: { value: RecordValue; reason: string; source?: RecordSource | undefined },
   ): Promise<RecordMeta> {
     return db.transaction().execute(async (tx) => {
-      await liveSubject(tx, ctx, subjectId);
+      // A merge copies the record as it read it; a rectification meanwhile would be undone.
+      await liveSubject(tx, ctx, subjectId, { forShare: true });
       const record = await findRecord(tx, ctx.tenantId, subjectId, recordId);
       if (!record) throw notFound('Record');
       const key = await liveKey(tx, ctx.tenantId, subjectId);
