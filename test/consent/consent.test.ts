@@ -169,6 +169,70 @@ describe('consent ledger over the API', () => {
     });
   });
 
+  it('keeps an objection made by a rights request through later ledger events', async () => {
+    const { token, subjectId } = await consentTenant(avow);
+    const record = async (action: string) => {
+      const reply = await avow.call('POST', '/v1/consent/events', {
+        token,
+        body: { subjectId, purposes: [{ purpose: 'newsletter', action }] },
+      });
+      expect(reply.status, reply.text).toBe(201);
+    };
+    await record('given');
+    expect(await decide(token, subjectId, 'newsletter')).toMatchObject({ allowed: true });
+
+    // The objection goes to the vault's purpose state through the request, not the ledger.
+    const filed = await avow.call<{ id: string }>('POST', '/v1/requests', {
+      token,
+      body: {
+        type: 'objection',
+        email: 'objector@example.com',
+        subjectId,
+        purposes: ['newsletter'],
+      },
+    });
+    expect(filed.status, filed.text).toBe(201);
+    const fulfilled = await avow.call('POST', `/v1/requests/${filed.body.id}/fulfil`, {
+      token,
+      body: {},
+    });
+    expect(fulfilled.status, fulfilled.text).toBe(200);
+    expect((await decide(token, subjectId, 'newsletter')).reasons).toContain('objected');
+
+    const withdrawn = await avow.call('POST', '/v1/consent/withdrawals', {
+      token,
+      body: { subjectId },
+    });
+    expect(withdrawn.status).toBe(200);
+    const afterWithdrawal = await decide(token, subjectId, 'newsletter');
+    expect(afterWithdrawal.allowed).toBe(false);
+    expect(afterWithdrawal.reasons).toContain('objected');
+    // A "given" lifts only an objection the ledger itself recorded.
+    await record('given');
+    expect(await decide(token, subjectId, 'newsletter')).toMatchObject({
+      allowed: false,
+      reasons: ['objected'],
+    });
+  });
+
+  it('lifts an objection the ledger recorded when consent is given again', async () => {
+    const { token, subjectId } = await consentTenant(avow);
+    for (const action of ['objected', 'refused']) {
+      const reply = await avow.call('POST', '/v1/consent/events', {
+        token,
+        body: { subjectId, purposes: [{ purpose: 'newsletter', action }] },
+      });
+      expect(reply.status, reply.text).toBe(201);
+    }
+    // A refusal leaves the objection as it was.
+    expect((await decide(token, subjectId, 'newsletter')).reasons).toContain('objected');
+    await avow.call('POST', '/v1/consent/events', {
+      token,
+      body: { subjectId, purposes: [{ purpose: 'newsletter', action: 'given' }] },
+    });
+    expect(await decide(token, subjectId, 'newsletter')).toMatchObject({ allowed: true });
+  });
+
   it('refuses unknown purposes, unknown subjects and keys without the scope', async () => {
     const { tenantId, token, subjectId } = await consentTenant(avow);
     const unknown = await avow.call<{ error: { code: string; details: { path: string }[] } }>(
