@@ -8,7 +8,7 @@ import { addDuration, parseDuration } from '../register/duration.js';
 import type { CookieCategory, Register } from '../register/register-schema.js';
 import { cookieCategories } from '../register/register-schema.js';
 import { findTenant } from '../tenancy/tenants-store.js';
-import { findSubjects } from '../vault/vault-store.js';
+import { findSubject, findSubjects } from '../vault/vault-store.js';
 import {
   anonymiseIp,
   applyEvent,
@@ -562,6 +562,25 @@ export function createConsentService(deps: ConsentServiceDeps) {
   ): Promise<{ states: ConsentStateView[] }> {
     const at = now();
     return db.transaction().execute(async (tx) => {
+      // Shared lock, as the vault's writes take: a merge or erasure in progress
+      // finishes first, and then the link is refused rather than left on a tombstone.
+      const subject = await findSubject(tx, tenantId, subjectId, { forShare: true });
+      if (!subject) throw notFound('Subject');
+      if (subject.status === 'erased') {
+        throw new AppError('gone', 'The subject was erased; a visitor cannot be linked to it', {
+          details: [{ path: 'body.subjectId', message: 'erased' }],
+        });
+      }
+      if (subject.status === 'merged') {
+        throw new AppError('gone', 'The subject was merged into another', {
+          details: [
+            {
+              path: 'body.subjectId',
+              message: `merged into ${subject.mergedInto ?? '(unknown)'}; link the visitor to that subject`,
+            },
+          ],
+        });
+      }
       const visitor = await findVisitor(tx, tenantId, visitorId);
       if (!visitor) throw notFound('Visitor');
       if (visitor.subjectId && visitor.subjectId !== subjectId) {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SignedReceipt, verifyReceipt } from '../../src/consent/receipts.js';
+import { newId } from '../../src/ids/ids.js';
 import { startTestAvow, type TestAvow } from '../support/avow.js';
 import {
   consentRegisterYaml,
@@ -514,6 +515,54 @@ describe('public consent routes, GPC and receipts', () => {
       { token },
     );
     expect(history.body.items.filter((e) => e.channel === 'gpc').length).toBe(3);
+  });
+
+  it('links a visitor only to a live subject of the tenant', async () => {
+    const { tenantId, token } = await consentTenant(avow);
+    const chose = await avow.call<{ visitor: string }>(
+      'POST',
+      `/v1/public/tenants/${tenantId}/consent`,
+      { token: null, body: { choices: { analytics: true } } },
+    );
+    expect(chose.status).toBe(200);
+    const visitorId = chose.body.visitor.split('.')[0];
+    type ErrorReply = { error: { code: string; details?: { path: string; message: string }[] } };
+    const linkTo = (subjectId: string) =>
+      avow.call<ErrorReply>('POST', `/v1/consent/visitors/${visitorId}/link`, {
+        token,
+        body: { subjectId },
+      });
+
+    const unknown = await linkTo(newId('subject'));
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.code).toBe('not_found');
+    const other = await consentTenant(avow);
+    expect((await linkTo(other.subjectId)).status).toBe(404);
+
+    const erased = await newSubject(avow, token);
+    expect(
+      (await avow.call('POST', `/v1/subjects/${erased}/erase`, { token, body: {} })).status,
+    ).toBe(200);
+    const toErased = await linkTo(erased);
+    expect(toErased.status).toBe(410);
+    expect(toErased.body.error.code).toBe('gone');
+
+    const from = await newSubject(avow, token);
+    const into = await newSubject(avow, token);
+    const merged = await avow.call('POST', '/v1/subjects/merge', { token, body: { from, into } });
+    expect(merged.status, merged.text).toBe(200);
+    const toMerged = await linkTo(from);
+    expect(toMerged.status).toBe(410);
+    expect(toMerged.body.error.details?.[0]?.message).toContain(into);
+
+    // Nothing was linked: later choices stay the visitor's, and the right subject still links.
+    const history = await avow.call<{ items: unknown[] }>(
+      'GET',
+      `/v1/consent/events?subjectId=${from}`,
+      { token },
+    );
+    expect(history.body.items).toEqual([]);
+    expect((await linkTo(into)).status).toBe(200);
   });
 
   it('refuses a visitor token from another tenant or a forged one', async () => {
