@@ -540,6 +540,8 @@ export function createConsentService(deps: ConsentServiceDeps) {
 
   /** A new anonymous visitor and the token the banner keeps in its cookie. */
   async function newVisitor(tenantId: string): Promise<{ visitorId: string; token: string }> {
+    // Public routes take the tenant from the path: an unknown one is a 404, and nothing is written.
+    if (!(await findTenant(db, tenantId))) throw notFound('Tenant');
     const visitorId = newId('visitor');
     await insertVisitor(db, tenantId, visitorId, now());
     return { visitorId, token: tokens.visitorToken(tenantId, visitorId) };

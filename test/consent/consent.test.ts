@@ -565,6 +565,22 @@ describe('public consent routes, GPC and receipts', () => {
     expect((await linkTo(into)).status).toBe(200);
   });
 
+  it('answers 404 for an unknown tenant and writes nothing', async () => {
+    const visitors = async () =>
+      (await avow.database.db.selectFrom('consentVisitors').select('id').execute()).length;
+    const before = await visitors();
+    for (const headers of [{}, { 'sec-gpc': '1' }] as Record<string, string>[]) {
+      const reply = await avow.call<{ error: { code: string; message: string } }>(
+        'POST',
+        `/v1/public/tenants/${newId('tenant')}/consent`,
+        { token: null, headers, body: { choices: { analytics: true } } },
+      );
+      expect(reply.status).toBe(404);
+      expect(reply.body.error).toMatchObject({ code: 'not_found', message: 'Tenant not found' });
+    }
+    expect(await visitors()).toBe(before);
+  });
+
   it('refuses a visitor token from another tenant or a forged one', async () => {
     const a = await consentTenant(avow);
     const b = await consentTenant(avow);
