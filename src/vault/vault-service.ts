@@ -179,6 +179,32 @@ export function createVaultService(deps: {
     return Promise.all(identities.map((identity) => blindIndex.compute(tenantId, identity)));
   }
 
+  /**
+   * Normalised identities with their blind indexes, each once: Bob@example.com
+   * and bob@example.com are one address, and inserting it twice would look
+   * like another subject taking it.
+   */
+  async function distinctIdentities(
+    tenantId: string,
+    inputs: IdentityInput[],
+    path: string,
+  ): Promise<{ identities: NormalisedIdentity[]; indexes: Buffer[] }> {
+    const all = normaliseAll(inputs, path);
+    const allIndexes = await indexesOf(tenantId, all);
+    const seen = new Set<string>();
+    const identities: NormalisedIdentity[] = [];
+    const indexes: Buffer[] = [];
+    all.forEach((identity, i) => {
+      const index = allIndexes[i] as Buffer;
+      const hex = index.toString('hex');
+      if (seen.has(hex)) return;
+      seen.add(hex);
+      identities.push(identity);
+      indexes.push(index);
+    });
+    return { identities, indexes };
+  }
+
   function checkKind(policy: Policy, kind: string, path: string): void {
     const subjects = policy.register?.subjects.map((s) => s.key) ?? [];
     if (!subjects.includes(kind)) {
@@ -255,8 +281,11 @@ export function createVaultService(deps: {
   ): Promise<{ subject: Subject; created: boolean }> {
     const policy = await policies.current(ctx.tenantId);
     checkKind(policy, input.kind, 'body.kind');
-    const identities = normaliseAll(input.identities, 'body.identities');
-    const indexes = await indexesOf(ctx.tenantId, identities);
+    const { identities, indexes } = await distinctIdentities(
+      ctx.tenantId,
+      input.identities,
+      'body.identities',
+    );
     return db.transaction().execute(async (tx) => {
       const found = await findSubjectIdsByIndex(tx, ctx.tenantId, indexes);
       const owners = new Set(found.values());
@@ -413,8 +442,11 @@ export function createVaultService(deps: {
     id: string,
     inputs: IdentityInput[],
   ): Promise<{ added: number }> {
-    const identities = normaliseAll(inputs, 'body.identities');
-    const indexes = await indexesOf(ctx.tenantId, identities);
+    const { identities, indexes } = await distinctIdentities(
+      ctx.tenantId,
+      inputs,
+      'body.identities',
+    );
     return db.transaction().execute(async (tx) => {
       await liveSubject(tx, ctx, id, { forUpdate: true });
       const found = await findSubjectIdsByIndex(tx, ctx.tenantId, indexes);

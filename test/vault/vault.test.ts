@@ -462,6 +462,43 @@ describe('merge and pseudonymise', () => {
   });
 });
 
+describe('identities given twice', () => {
+  it('takes the same identity once, however it is written', async () => {
+    const created = await call<Created>('POST', '/v1/subjects', {
+      kind: 'customer',
+      identities: [
+        { kind: 'email', value: 'Twice@example.com' },
+        { kind: 'email', value: 'twice@example.com ' },
+      ],
+    });
+    expect(created.status, created.text).toBe(201);
+    const id = created.body.subject.id;
+    const shown = await call<{ identityKinds: string[] }>('GET', `/v1/subjects/${id}`);
+    expect(shown.body.identityKinds).toEqual(['email']);
+
+    const again = await call<Created>('POST', '/v1/subjects', {
+      kind: 'customer',
+      identities: [
+        { kind: 'email', value: 'TWICE@example.com' },
+        { kind: 'phone', value: '+358 40 765 4321' },
+        { kind: 'phone', value: '00358407654321' },
+      ],
+    });
+    expect(again.status, again.text).toBe(200);
+    expect(again.body).toMatchObject({ created: false, subject: { id } });
+    const added = await call<{ added: number }>('POST', `/v1/subjects/${id}/identities`, {
+      identities: [
+        { kind: 'account_id', value: 'twice-1' },
+        { kind: 'account_id', value: ' twice-1' },
+      ],
+    });
+    expect(added.status, added.text).toBe(200);
+    expect(added.body.added).toBe(1);
+    const after = await call<{ identityKinds: string[] }>('GET', `/v1/subjects/${id}`);
+    expect(after.body.identityKinds.sort()).toEqual(['account_id', 'email', 'phone']);
+  });
+});
+
 describe('writes racing a merge', () => {
   const record = (value: string) => ({
     records: [{ category: 'user.name', value, source: 'subject', purposes: ['service'] }],
