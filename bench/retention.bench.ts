@@ -124,7 +124,7 @@ export async function run(): Promise<BenchResult[]> {
       db,
       policies: createPolicySource({ registers: createRegisterService({ db, audit }) }),
       audit,
-      vault: { pseudonymize: async () => undefined },
+      vault: { pseudonymizeUnlessHeld: async () => ({ outcome: 'pseudonymized' as const }) },
       batchSize: BATCH,
     });
     const sweepStart = performance.now();

@@ -311,6 +311,7 @@ export function registerConsentRoutes(app: App, deps: { consent: ConsentService;
           200: z.object({ states: z.array(consentStateReply) }),
           ...authErrors,
           409: errorReply,
+          410: errorReply,
         },
       },
     },

@@ -1,14 +1,14 @@
 import type { AuditContext, AuditEventInput } from '../audit/audit-events.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/database.js';
-import { setPurposeState } from '../decisions/subject-state-store.js';
+import { addObjection, liftObjection, setPurposeState } from '../decisions/subject-state-store.js';
 import { AppError, notFound } from '../errors/errors.js';
 import { idPattern, newId } from '../ids/ids.js';
 import { addDuration, parseDuration } from '../register/duration.js';
 import type { CookieCategory, Register } from '../register/register-schema.js';
 import { cookieCategories } from '../register/register-schema.js';
 import { findTenant } from '../tenancy/tenants-store.js';
-import { findSubjects } from '../vault/vault-store.js';
+import { findSubject, findSubjects } from '../vault/vault-store.js';
 import {
   anonymiseIp,
   applyEvent,
@@ -241,10 +241,26 @@ export function createConsentService(deps: ConsentServiceDeps) {
         input.tenantId,
         events.map((e) => ({ ...e, requestId: input.context.requestId ?? null })),
       );
-      for (const state of states.values()) {
+      for (const [key, state] of states) {
         await upsertState(tx, input.tenantId, state);
-        if (subjectId)
-          await syncDecisionState(tx, input.tenantId, subjectId, state, input.channel, at);
+        if (subjectId) {
+          const wasObjected = (before.get(key)?.objectedAt ?? null) !== null;
+          const objection =
+            !wasObjected && state.objectedAt
+              ? 'raised'
+              : wasObjected && !state.objectedAt
+                ? 'lifted'
+                : null;
+          await syncDecisionState(
+            tx,
+            input.tenantId,
+            subjectId,
+            state,
+            objection,
+            input.channel,
+            at,
+          );
+        }
       }
       const receipt = signReceipt(
         buildReceipt({
@@ -278,12 +294,21 @@ export function createConsentService(deps: ConsentServiceDeps) {
    * Decisions read subject_purpose_state only. A purpose's state there is the
    * ledger's state for the purpose as a whole (medium `all`); an opt-out of one
    * medium (e-mail only) stays in the ledger for senders to check.
+   *
+   * The objection there is not the ledger's alone: a fulfilled objection
+   * request writes it too (source `request:<id>`), and the ledger does not
+   * know of it. So the ledger writes the objection only when it records one
+   * (`raised`, leaving one already on record as it is), and takes it back only
+   * when an explicit "given" lifted an objection the ledger recorded
+   * (`lifted`), and then only one whose source is its own (`consent:<channel>`).
+   * Every other event leaves the objection alone.
    */
   async function syncDecisionState(
     tx: Db,
     tenantId: string,
     subjectId: string,
     state: ConsentStateRecord,
+    objection: 'raised' | 'lifted' | null,
     channel: ConsentChannel,
     at: Date,
   ): Promise<void> {
@@ -300,12 +325,21 @@ export function createConsentService(deps: ConsentServiceDeps) {
         consent: state.consent,
         consentAt: state.consentAt,
         consentRegisterVersion: state.registerVersion,
-        objectedAt: state.objectedAt,
-        objectionSource: state.objectedAt ? `consent:${channel}` : null,
         ...(givenNow ? { fulfilledAt: null } : {}),
       },
       at,
     );
+    if (objection === 'raised' && state.objectedAt)
+      await addObjection(
+        tx,
+        tenantId,
+        subjectId,
+        state.purpose,
+        { objectedAt: state.objectedAt, source: `consent:${channel}` },
+        at,
+      );
+    else if (objection === 'lifted')
+      await liftObjection(tx, tenantId, subjectId, state.purpose, 'consent:', at);
   }
 
   async function auditEvent(
@@ -506,6 +540,8 @@ export function createConsentService(deps: ConsentServiceDeps) {
 
   /** A new anonymous visitor and the token the banner keeps in its cookie. */
   async function newVisitor(tenantId: string): Promise<{ visitorId: string; token: string }> {
+    // Public routes take the tenant from the path: an unknown one is a 404, and nothing is written.
+    if (!(await findTenant(db, tenantId))) throw notFound('Tenant');
     const visitorId = newId('visitor');
     await insertVisitor(db, tenantId, visitorId, now());
     return { visitorId, token: tokens.visitorToken(tenantId, visitorId) };
@@ -528,6 +564,25 @@ export function createConsentService(deps: ConsentServiceDeps) {
   ): Promise<{ states: ConsentStateView[] }> {
     const at = now();
     return db.transaction().execute(async (tx) => {
+      // Shared lock, as the vault's writes take: a merge or erasure in progress
+      // finishes first, and then the link is refused rather than left on a tombstone.
+      const subject = await findSubject(tx, tenantId, subjectId, { forShare: true });
+      if (!subject) throw notFound('Subject');
+      if (subject.status === 'erased') {
+        throw new AppError('gone', 'The subject was erased; a visitor cannot be linked to it', {
+          details: [{ path: 'body.subjectId', message: 'erased' }],
+        });
+      }
+      if (subject.status === 'merged') {
+        throw new AppError('gone', 'The subject was merged into another', {
+          details: [
+            {
+              path: 'body.subjectId',
+              message: `merged into ${subject.mergedInto ?? '(unknown)'}; link the visitor to that subject`,
+            },
+          ],
+        });
+      }
       const visitor = await findVisitor(tx, tenantId, visitorId);
       if (!visitor) throw notFound('Visitor');
       if (visitor.subjectId && visitor.subjectId !== subjectId) {
@@ -547,11 +602,13 @@ export function createConsentService(deps: ConsentServiceDeps) {
         if (existing && existing.updatedAt >= state.updatedAt) continue;
         const copied = { ...state, holderId: subjectId };
         await upsertState(tx, tenantId, copied);
+        // The visitor's objection becomes the subject's; a link never lifts one.
         await syncDecisionState(
           tx,
           tenantId,
           subjectId,
           copied,
+          copied.objectedAt && !existing?.objectedAt ? 'raised' : null,
           state.channel as ConsentChannel,
           at,
         );

@@ -63,6 +63,57 @@ export async function setPurposeState(
     .executeTakeFirstOrThrow();
 }
 
+/**
+ * Records an objection unless one is on record already: the earlier one, with
+ * its time and source (a rights request, say), stands.
+ */
+export async function addObjection(
+  db: Db,
+  tenantId: string,
+  subjectId: string,
+  purpose: string,
+  objection: { objectedAt: Date; source: string },
+  at: Date,
+): Promise<void> {
+  const change = {
+    objectedAt: objection.objectedAt,
+    objectionSource: objection.source,
+    updatedAt: at,
+  };
+  await db
+    .insertInto('subjectPurposeState')
+    .values({ tenantId, subjectId, purpose, ...change })
+    .onConflict((oc) =>
+      oc
+        .columns(['tenantId', 'subjectId', 'purpose'])
+        .doUpdateSet(change)
+        .where('subjectPurposeState.objectedAt', 'is', null),
+    )
+    .execute();
+}
+
+/**
+ * Takes back an objection whose source starts with `sourcePrefix`; an
+ * objection from anywhere else (a rights request) stays.
+ */
+export async function liftObjection(
+  db: Db,
+  tenantId: string,
+  subjectId: string,
+  purpose: string,
+  sourcePrefix: string,
+  at: Date,
+): Promise<void> {
+  await db
+    .updateTable('subjectPurposeState')
+    .set({ objectedAt: null, objectionSource: null, updatedAt: at })
+    .where('tenantId', '=', tenantId)
+    .where('subjectId', '=', subjectId)
+    .where('purpose', '=', purpose)
+    .where('objectionSource', 'like', `${sourcePrefix}%`)
+    .execute();
+}
+
 /** Takes a purpose's fulfilment back; a purpose with no state row keeps having none. */
 export async function clearFulfilment(
   db: Db,

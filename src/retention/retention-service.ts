@@ -100,11 +100,11 @@ export function createRetentionService(deps: {
   policies: PolicySource;
   audit: { record: (db: Db, event: AuditEventInput) => Promise<unknown> };
   vault: {
-    pseudonymize: (
+    pseudonymizeUnlessHeld: (
       ctx: AuditContext & { tenantId: string },
       subjectId: string,
       options?: { keepCategories?: string[] },
-    ) => Promise<unknown>;
+    ) => Promise<{ outcome: 'pseudonymized' | 'held' | 'gone' }>;
   };
   now?: () => Date;
   /** Records per transaction. */
@@ -350,21 +350,28 @@ export function createRetentionService(deps: {
         for (const id of done.gone) removed.add(id);
         erased += done.erased;
       }
-      // Pseudonymisation is per subject (identities go, records stay): the vault's own primitive.
-      let pseudonymized = 0;
+      // Pseudonymisation is per subject (identities go, records stay): the vault's own
+      // primitive, which re-reads the holds under the tenant's retention lock. A subject
+      // a hold reaches anywhere (erasure would refuse it) is left whole: its records count as held.
+      const pseudonymizedSubjects = new Set<string>();
+      const heldSubjects = new Set<string>();
       const keepAll = [...policy.categoryKeys];
       for (const subjectId of toPseudonymize) {
-        await vault.pseudonymize({ ...ctx, tenantId }, subjectId, { keepCategories: keepAll });
-        pseudonymized += 1;
+        const { outcome: done } = await vault.pseudonymizeUnlessHeld(
+          { ...ctx, tenantId },
+          subjectId,
+          {
+            keepCategories: keepAll,
+          },
+        );
+        if (done === 'pseudonymized') pseudonymizedSubjects.add(subjectId);
+        else if (done === 'held') heldSubjects.add(subjectId);
       }
+      const pseudonymizing = (c: Classified) =>
+        c.state === 'due' && plan.rules[c.rule]?.action === 'pseudonymize';
       const pseudonymizedRecords = new Set(
         classified
-          .filter(
-            (c) =>
-              c.state === 'due' &&
-              plan.rules[c.rule]?.action === 'pseudonymize' &&
-              toPseudonymize.has(c.row.subjectId),
-          )
+          .filter((c) => pseudonymizing(c) && pseudonymizedSubjects.has(c.row.subjectId))
           .map((c) => c.row.id),
       );
       // The report counts what actually went, which a hold placed mid-run can make smaller than what was found.
@@ -382,8 +389,16 @@ export function createRetentionService(deps: {
         if (cat) cat.due += 1;
         outcome.total += 1;
       }
+      for (const c of classified) {
+        if (!pseudonymizing(c) || !heldSubjects.has(c.row.subjectId)) continue;
+        const entry = outcome.rules.find((r) => r.rule === plan.rules[c.rule]?.key);
+        const cat = entry?.categories.find((x) => x.category === c.row.category);
+        if (entry) entry.held += 1;
+        if (cat) cat.held += 1;
+        outcome.held += 1;
+      }
       outcome.subjectsErased = erased;
-      outcome.subjectsPseudonymized = pseudonymized;
+      outcome.subjectsPseudonymized = pseudonymizedSubjects.size;
       const finishedAt = now();
       await finishRun(db, tenantId, runId, {
         status: 'completed',

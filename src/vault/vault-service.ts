@@ -20,7 +20,7 @@ import {
 } from '../decisions/subject-state-store.js';
 import { AppError, type ErrorDetail, notFound } from '../errors/errors.js';
 import { newId } from '../ids/ids.js';
-import { listHolds } from '../retention/retention-store.js';
+import { type LegalHold, listHolds, lockTenantRetention } from '../retention/retention-store.js';
 import {
   deleteIdentities,
   deleteSubjectData,
@@ -179,6 +179,32 @@ export function createVaultService(deps: {
     return Promise.all(identities.map((identity) => blindIndex.compute(tenantId, identity)));
   }
 
+  /**
+   * Normalised identities with their blind indexes, each once: Bob@example.com
+   * and bob@example.com are one address, and inserting it twice would look
+   * like another subject taking it.
+   */
+  async function distinctIdentities(
+    tenantId: string,
+    inputs: IdentityInput[],
+    path: string,
+  ): Promise<{ identities: NormalisedIdentity[]; indexes: Buffer[] }> {
+    const all = normaliseAll(inputs, path);
+    const allIndexes = await indexesOf(tenantId, all);
+    const seen = new Set<string>();
+    const identities: NormalisedIdentity[] = [];
+    const indexes: Buffer[] = [];
+    all.forEach((identity, i) => {
+      const index = allIndexes[i] as Buffer;
+      const hex = index.toString('hex');
+      if (seen.has(hex)) return;
+      seen.add(hex);
+      identities.push(identity);
+      indexes.push(index);
+    });
+    return { identities, indexes };
+  }
+
   function checkKind(policy: Policy, kind: string, path: string): void {
     const subjects = policy.register?.subjects.map((s) => s.key) ?? [];
     if (!subjects.includes(kind)) {
@@ -188,11 +214,19 @@ export function createVaultService(deps: {
     }
   }
 
+  /**
+   * The subject, if it is still one (not erased, not merged). `forUpdate` locks
+   * its row for a change to the subject as a whole (merge, erase,
+   * pseudonymise); `forShare` for a write of its data (records, identities),
+   * so such writes run side by side but wait for, and then see, a merge,
+   * erasure or pseudonymisation in progress instead of writing under a
+   * subject that is being moved or emptied (the write would be lost).
+   */
   async function liveSubject(
     tx: Db,
     ctx: VaultContext,
     id: string,
-    options: { forUpdate?: boolean } = {},
+    options: { forUpdate?: boolean; forShare?: boolean } = {},
   ): Promise<Subject> {
     const subject = await findSubject(tx, ctx.tenantId, id, options);
     if (!subject) throw notFound('Subject');
@@ -247,8 +281,11 @@ export function createVaultService(deps: {
   ): Promise<{ subject: Subject; created: boolean }> {
     const policy = await policies.current(ctx.tenantId);
     checkKind(policy, input.kind, 'body.kind');
-    const identities = normaliseAll(input.identities, 'body.identities');
-    const indexes = await indexesOf(ctx.tenantId, identities);
+    const { identities, indexes } = await distinctIdentities(
+      ctx.tenantId,
+      input.identities,
+      'body.identities',
+    );
     return db.transaction().execute(async (tx) => {
       const found = await findSubjectIdsByIndex(tx, ctx.tenantId, indexes);
       const owners = new Set(found.values());
@@ -267,7 +304,7 @@ export function createVaultService(deps: {
       const missingIndexes = indexes.filter((ix) => !found.has(ix.toString('hex')));
       const [existingId] = owners;
       if (existingId) {
-        const subject = await liveSubject(tx, ctx, existingId);
+        const subject = await liveSubject(tx, ctx, existingId, { forShare: true });
         if (missing.length > 0) {
           const key = await liveKey(tx, ctx.tenantId, subject.id);
           await writeIdentities(tx, ctx, subject.id, missing, missingIndexes, key);
@@ -405,8 +442,11 @@ export function createVaultService(deps: {
     id: string,
     inputs: IdentityInput[],
   ): Promise<{ added: number }> {
-    const identities = normaliseAll(inputs, 'body.identities');
-    const indexes = await indexesOf(ctx.tenantId, identities);
+    const { identities, indexes } = await distinctIdentities(
+      ctx.tenantId,
+      inputs,
+      'body.identities',
+    );
     return db.transaction().execute(async (tx) => {
       await liveSubject(tx, ctx, id, { forUpdate: true });
       const found = await findSubjectIdsByIndex(tx, ctx.tenantId, indexes);
@@ -486,7 +526,9 @@ export function createVaultService(deps: {
     const policy = await policies.current(ctx.tenantId);
     checkRecords(policy, records);
     return db.transaction().execute(async (tx) => {
-      await liveSubject(tx, ctx, subjectId);
+      // merge reads this subject's records and re-inserts them under another; a
+      // record inserted meanwhile would be left behind, unreadable (see liveSubject).
+      await liveSubject(tx, ctx, subjectId, { forShare: true });
       const key = await liveKey(tx, ctx.tenantId, subjectId);
       const at = now();
       const rows = records.map((record) => {
@@ -538,7 +580,8 @@ export function createVaultService(deps: {
     input: { value: RecordValue; reason: string; source?: RecordSource | undefined },
   ): Promise<RecordMeta> {
     return db.transaction().execute(async (tx) => {
-      await liveSubject(tx, ctx, subjectId);
+      // A merge copies the record as it read it; a rectification meanwhile would be undone.
+      await liveSubject(tx, ctx, subjectId, { forShare: true });
       const record = await findRecord(tx, ctx.tenantId, subjectId, recordId);
       if (!record) throw notFound('Record');
       const key = await liveKey(tx, ctx.tenantId, subjectId);
@@ -746,34 +789,39 @@ export function createVaultService(deps: {
   }
 
   /**
-   * Erasure: the subject's data key is destroyed first, so every copy of the
-   * ciphertext (replicas, dumps, backups) is unreadable from that moment;
-   * then the rows go. The subject row stays as a tombstone (id, kind, status,
-   * time) so decisions answer `erased` and nothing is re-created by mistake.
+   * The active legal holds that reach a subject: a tenant or subject hold
+   * reaches all of it, identities too; a category hold (and the keys under
+   * it) reaches the subject's records in that category.
    */
-  /**
-   * A legal hold outranks erasure (Art. 17(3)(e)): a subject held by a tenant or
-   * subject hold, or with records in a held category, is not erased. Rights
-   * requests check holds first and keep what is held; this guards every other path.
-   */
-  async function refuseUnderHold(tx: Db, tenantId: string, subjectId: string): Promise<void> {
+  async function holdsReaching(
+    tx: Db,
+    tenantId: string,
+    subjectId: string,
+    records: StoredRecord[],
+  ) {
     const holds = await listHolds(tx, tenantId, { active: true });
-    if (holds.length === 0) return;
-    const categories = new Set((await listRecords(tx, tenantId, subjectId)).map((r) => r.category));
-    const blocking = holds.filter(
-      (h) =>
-        h.scope === 'tenant' ||
-        (h.scope === 'subject' && h.target === subjectId) ||
-        (h.scope === 'category' &&
-          h.target !== null &&
-          [...categories].some((c) => c === h.target || c.startsWith(`${h.target}.`))),
+    const covers = (hold: LegalHold, category: string) =>
+      hold.scope === 'category' &&
+      hold.target !== null &&
+      (category === hold.target || category.startsWith(`${hold.target}.`));
+    const categories = [...new Set(records.map((r) => r.category))];
+    const whole = holds.filter(
+      (h) => h.scope === 'tenant' || (h.scope === 'subject' && h.target === subjectId),
     );
-    if (blocking.length === 0) return;
-    throw new AppError(
+    const onRecords = holds.filter((h) => categories.some((c) => covers(h, c)));
+    return {
+      whole,
+      onRecords,
+      holdOf: (category: string) => onRecords.find((h) => covers(h, category)),
+    };
+  }
+
+  function heldConflict(holds: LegalHold[], doing: string): AppError {
+    return new AppError(
       'conflict',
-      'The subject is under a legal hold; release the hold before erasing',
+      `The subject is under a legal hold; release the hold before ${doing}`,
       {
-        details: blocking.map((h) => ({
+        details: holds.map((h) => ({
           path: 'subjectId',
           message: `held by ${h.id} (${h.scope}): ${h.reason}`,
         })),
@@ -781,15 +829,38 @@ export function createVaultService(deps: {
     );
   }
 
+  /**
+   * Erasure: the subject's data key is destroyed first, so every copy of the
+   * ciphertext (replicas, dumps, backups) is unreadable from that moment;
+   * then the rows go. The subject row stays as a tombstone (id, kind, status,
+   * time) so decisions answer `erased` and nothing is re-created by mistake.
+   *
+   * A legal hold outranks erasure (Art. 17(3)(e)): a subject held by a tenant
+   * or subject hold, or with records in a held category, is not erased.
+   * Holds are placed and released under the tenant's retention lock, taken
+   * here first, so no hold appears between the check and the commit.
+   */
   async function erase(
     ctx: VaultContext,
     subjectId: string,
     options: { rightsRequestId?: string } = {},
   ) {
     return db.transaction().execute(async (tx) => {
+      await lockTenantRetention(tx, ctx.tenantId);
       const subject = await findSubject(tx, ctx.tenantId, subjectId, { forUpdate: true });
       if (!subject) throw notFound('Subject');
-      if (subject.status !== 'erased') await refuseUnderHold(tx, ctx.tenantId, subjectId);
+      if (subject.status !== 'erased') {
+        const holds = await holdsReaching(
+          tx,
+          ctx.tenantId,
+          subjectId,
+          await listRecords(tx, ctx.tenantId, subjectId),
+        );
+        const blocking = [...holds.whole, ...holds.onRecords].sort((a, b) =>
+          a.id.localeCompare(b.id),
+        );
+        if (blocking.length > 0) throw heldConflict(blocking, 'erasing');
+      }
       if (subject.status === 'erased')
         return {
           subjectId,
@@ -842,20 +913,10 @@ export function createVaultService(deps: {
     });
   }
 
-  /**
-   * Pseudonymisation: the identities go (the subject can no longer be found by
-   * them) and the subject is known by a stable pseudonym; the records the
-   * register keeps (statutory keeps, retention rules whose action is
-   * pseudonymize, or categories the caller names) stay, sealed as before;
-   * everything else is deleted.
-   */
-  async function pseudonymize(
-    ctx: VaultContext,
-    subjectId: string,
-    options: { keepCategories?: string[]; rightsRequestId?: string } = {},
-  ) {
-    const policy = await policies.current(ctx.tenantId);
-    const keep = options.keepCategories ?? keptByRegister(policy);
+  /** The categories a pseudonymisation keeps: the caller's, else what the register keeps. */
+  async function keepPlan(tenantId: string, keepCategories: string[] | undefined) {
+    const policy = await policies.current(tenantId);
+    const keep = keepCategories ?? keptByRegister(policy);
     const unknown = keep.filter((c) => !policy.categoryKeys.has(c));
     if (unknown.length > 0) {
       throw invalid('keepCategories names categories the register does not have', [
@@ -865,49 +926,136 @@ export function createVaultService(deps: {
         },
       ]);
     }
+    return { policy, keep };
+  }
+
+  /**
+   * Pseudonymisation: the identities go (the subject can no longer be found by
+   * them) and the subject is known by a stable pseudonym; the records the
+   * register keeps (statutory keeps, retention rules whose action is
+   * pseudonymize, or categories the caller names) stay, sealed as before, and
+   * so do records in a category under a legal hold, whatever the caller
+   * names; everything else is deleted. A tenant or subject hold refuses it
+   * (409), as it refuses erasure: the identities are what such a hold keeps.
+   */
+  async function pseudonymize(
+    ctx: VaultContext,
+    subjectId: string,
+    options: { keepCategories?: string[]; rightsRequestId?: string } = {},
+  ) {
+    const { policy, keep } = await keepPlan(ctx.tenantId, options.keepCategories);
     return db.transaction().execute(async (tx) => {
+      // Holds are placed under this lock: none appears between the check and the commit.
+      await lockTenantRetention(tx, ctx.tenantId);
       const subject = await liveSubject(tx, ctx, subjectId, { forUpdate: true });
       const records = await listRecords(tx, ctx.tenantId, subjectId);
-      const kept = [
-        ...new Set(
-          records.map((r) => r.category).filter((c) => coveredBy(c, keep, policy.categoryParent)),
-        ),
-      ];
-      const identities = await deleteIdentities(tx, ctx.tenantId, subjectId);
-      const deleted = await deleteSubjectData(tx, ctx.tenantId, subjectId, {
-        keepCategories: kept,
+      const holds = await holdsReaching(tx, ctx.tenantId, subjectId, records);
+      if (holds.whole.length > 0) throw heldConflict(holds.whole, 'pseudonymising');
+      return pseudonymizeLocked(tx, ctx, subject, records, {
+        policy,
+        keep,
+        holdOf: holds.holdOf,
+        rightsRequestId: options.rightsRequestId,
       });
-      const at = now();
-      const pseudonym = subject.pseudonym ?? (await blindIndex.pseudonym(ctx.tenantId, subjectId));
-      await updateSubject(
-        tx,
-        ctx.tenantId,
-        subjectId,
-        { status: 'pseudonymized', pseudonym, retainedCategories: kept },
-        at,
-      );
-      const retained = kept.map((category) => ({ category, reason: reasonKept(policy, category) }));
-      await audit.record(
-        tx,
-        event(ctx, {
-          action: 'subject.pseudonymized',
-          subjectId,
-          outcome: 'success',
-          payload: {
-            retained,
-            ...(options.rightsRequestId ? { rightsRequestId: options.rightsRequestId } : {}),
-          },
-        }),
-      );
-      return {
-        subjectId,
-        pseudonym,
-        pseudonymizedAt: at,
-        identities,
-        recordsDeleted: deleted.records,
-        retained,
-      };
     });
+  }
+
+  /**
+   * Retention's pseudonymisation: like `pseudonymize`, but a subject any
+   * active hold reaches (tenant, subject, or a held category among its
+   * records, as erasure refuses it) is left as it is and reported `held`
+   * rather than failing the run; a subject erased or merged meanwhile is
+   * `gone`. Holds are read under the tenant's retention lock.
+   */
+  async function pseudonymizeUnlessHeld(
+    ctx: VaultContext,
+    subjectId: string,
+    options: { keepCategories?: string[] } = {},
+  ): Promise<{ outcome: 'pseudonymized' | 'held' | 'gone' }> {
+    const { policy, keep } = await keepPlan(ctx.tenantId, options.keepCategories);
+    return db.transaction().execute(async (tx) => {
+      await lockTenantRetention(tx, ctx.tenantId);
+      const subject = await findSubject(tx, ctx.tenantId, subjectId, { forUpdate: true });
+      if (!subject || subject.status === 'erased' || subject.status === 'merged')
+        return { outcome: 'gone' as const };
+      const records = await listRecords(tx, ctx.tenantId, subjectId);
+      const holds = await holdsReaching(tx, ctx.tenantId, subjectId, records);
+      if (holds.whole.length + holds.onRecords.length > 0) return { outcome: 'held' as const };
+      await pseudonymizeLocked(tx, ctx, subject, records, {
+        policy,
+        keep,
+        holdOf: holds.holdOf,
+        rightsRequestId: undefined,
+      });
+      return { outcome: 'pseudonymized' as const };
+    });
+  }
+
+  /** Pseudonymises a subject whose row the caller has locked and whose holds it has checked. */
+  async function pseudonymizeLocked(
+    tx: Db,
+    ctx: VaultContext,
+    subject: Subject,
+    records: StoredRecord[],
+    plan: {
+      policy: Policy;
+      keep: string[];
+      holdOf: (category: string) => LegalHold | undefined;
+      rightsRequestId: string | undefined;
+    },
+  ) {
+    const { policy, keep, holdOf } = plan;
+    const subjectId = subject.id;
+    const kept = [
+      ...new Set(
+        records
+          .map((r) => r.category)
+          .filter((c) => holdOf(c) !== undefined || coveredBy(c, keep, policy.categoryParent)),
+      ),
+    ];
+    const identities = await deleteIdentities(tx, ctx.tenantId, subjectId);
+    const deleted = await deleteSubjectData(tx, ctx.tenantId, subjectId, {
+      keepCategories: kept,
+    });
+    const at = now();
+    const pseudonym = subject.pseudonym ?? (await blindIndex.pseudonym(ctx.tenantId, subjectId));
+    await updateSubject(
+      tx,
+      ctx.tenantId,
+      subjectId,
+      { status: 'pseudonymized', pseudonym, retainedCategories: kept },
+      at,
+    );
+    const retained = kept.map((category) => {
+      const hold = holdOf(category);
+      const byRegister = coveredBy(category, keep, policy.categoryParent)
+        ? reasonKept(policy, category)
+        : null;
+      if (!hold) return { category, reason: byRegister ?? 'kept as requested' };
+      // The hold is named even when the register keeps the category too: it outlasts that.
+      const held = `legal hold ${hold.id}: ${hold.reason}`;
+      return { category, reason: byRegister ? `${held}; ${byRegister}` : held };
+    });
+    await audit.record(
+      tx,
+      event(ctx, {
+        action: 'subject.pseudonymized',
+        subjectId,
+        outcome: 'success',
+        payload: {
+          retained,
+          ...(plan.rightsRequestId ? { rightsRequestId: plan.rightsRequestId } : {}),
+        },
+      }),
+    );
+    return {
+      subjectId,
+      pseudonym,
+      pseudonymizedAt: at,
+      identities,
+      recordsDeleted: deleted.records,
+      retained,
+    };
   }
 
   /**
@@ -1083,6 +1231,7 @@ export function createVaultService(deps: {
     exportSubject,
     erase,
     pseudonymize,
+    pseudonymizeUnlessHeld,
     merge,
   };
 }

@@ -104,7 +104,7 @@ export async function findSubject(
   db: Db,
   tenantId: string,
   id: string,
-  options: { forUpdate?: boolean } = {},
+  options: { forUpdate?: boolean; forShare?: boolean } = {},
 ): Promise<Subject | undefined> {
   let query = db
     .selectFrom('subjects')
@@ -112,6 +112,7 @@ export async function findSubject(
     .where('tenantId', '=', tenantId)
     .where('id', '=', id);
   if (options.forUpdate) query = query.forUpdate();
+  else if (options.forShare) query = query.forShare();
   const row = await query.executeTakeFirst();
   return row ? toSubject(row) : undefined;
 }

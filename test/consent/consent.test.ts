@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SignedReceipt, verifyReceipt } from '../../src/consent/receipts.js';
+import { newId } from '../../src/ids/ids.js';
 import { startTestAvow, type TestAvow } from '../support/avow.js';
 import {
   consentRegisterYaml,
@@ -167,6 +168,70 @@ describe('consent ledger over the API', () => {
       allowed: false,
       reasons: ['objected'],
     });
+  });
+
+  it('keeps an objection made by a rights request through later ledger events', async () => {
+    const { token, subjectId } = await consentTenant(avow);
+    const record = async (action: string) => {
+      const reply = await avow.call('POST', '/v1/consent/events', {
+        token,
+        body: { subjectId, purposes: [{ purpose: 'newsletter', action }] },
+      });
+      expect(reply.status, reply.text).toBe(201);
+    };
+    await record('given');
+    expect(await decide(token, subjectId, 'newsletter')).toMatchObject({ allowed: true });
+
+    // The objection goes to the vault's purpose state through the request, not the ledger.
+    const filed = await avow.call<{ id: string }>('POST', '/v1/requests', {
+      token,
+      body: {
+        type: 'objection',
+        email: 'objector@example.com',
+        subjectId,
+        purposes: ['newsletter'],
+      },
+    });
+    expect(filed.status, filed.text).toBe(201);
+    const fulfilled = await avow.call('POST', `/v1/requests/${filed.body.id}/fulfil`, {
+      token,
+      body: {},
+    });
+    expect(fulfilled.status, fulfilled.text).toBe(200);
+    expect((await decide(token, subjectId, 'newsletter')).reasons).toContain('objected');
+
+    const withdrawn = await avow.call('POST', '/v1/consent/withdrawals', {
+      token,
+      body: { subjectId },
+    });
+    expect(withdrawn.status).toBe(200);
+    const afterWithdrawal = await decide(token, subjectId, 'newsletter');
+    expect(afterWithdrawal.allowed).toBe(false);
+    expect(afterWithdrawal.reasons).toContain('objected');
+    // A "given" lifts only an objection the ledger itself recorded.
+    await record('given');
+    expect(await decide(token, subjectId, 'newsletter')).toMatchObject({
+      allowed: false,
+      reasons: ['objected'],
+    });
+  });
+
+  it('lifts an objection the ledger recorded when consent is given again', async () => {
+    const { token, subjectId } = await consentTenant(avow);
+    for (const action of ['objected', 'refused']) {
+      const reply = await avow.call('POST', '/v1/consent/events', {
+        token,
+        body: { subjectId, purposes: [{ purpose: 'newsletter', action }] },
+      });
+      expect(reply.status, reply.text).toBe(201);
+    }
+    // A refusal leaves the objection as it was.
+    expect((await decide(token, subjectId, 'newsletter')).reasons).toContain('objected');
+    await avow.call('POST', '/v1/consent/events', {
+      token,
+      body: { subjectId, purposes: [{ purpose: 'newsletter', action: 'given' }] },
+    });
+    expect(await decide(token, subjectId, 'newsletter')).toMatchObject({ allowed: true });
   });
 
   it('refuses unknown purposes, unknown subjects and keys without the scope', async () => {
@@ -450,6 +515,70 @@ describe('public consent routes, GPC and receipts', () => {
       { token },
     );
     expect(history.body.items.filter((e) => e.channel === 'gpc').length).toBe(3);
+  });
+
+  it('links a visitor only to a live subject of the tenant', async () => {
+    const { tenantId, token } = await consentTenant(avow);
+    const chose = await avow.call<{ visitor: string }>(
+      'POST',
+      `/v1/public/tenants/${tenantId}/consent`,
+      { token: null, body: { choices: { analytics: true } } },
+    );
+    expect(chose.status).toBe(200);
+    const visitorId = chose.body.visitor.split('.')[0];
+    type ErrorReply = { error: { code: string; details?: { path: string; message: string }[] } };
+    const linkTo = (subjectId: string) =>
+      avow.call<ErrorReply>('POST', `/v1/consent/visitors/${visitorId}/link`, {
+        token,
+        body: { subjectId },
+      });
+
+    const unknown = await linkTo(newId('subject'));
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.code).toBe('not_found');
+    const other = await consentTenant(avow);
+    expect((await linkTo(other.subjectId)).status).toBe(404);
+
+    const erased = await newSubject(avow, token);
+    expect(
+      (await avow.call('POST', `/v1/subjects/${erased}/erase`, { token, body: {} })).status,
+    ).toBe(200);
+    const toErased = await linkTo(erased);
+    expect(toErased.status).toBe(410);
+    expect(toErased.body.error.code).toBe('gone');
+
+    const from = await newSubject(avow, token);
+    const into = await newSubject(avow, token);
+    const merged = await avow.call('POST', '/v1/subjects/merge', { token, body: { from, into } });
+    expect(merged.status, merged.text).toBe(200);
+    const toMerged = await linkTo(from);
+    expect(toMerged.status).toBe(410);
+    expect(toMerged.body.error.details?.[0]?.message).toContain(into);
+
+    // Nothing was linked: later choices stay the visitor's, and the right subject still links.
+    const history = await avow.call<{ items: unknown[] }>(
+      'GET',
+      `/v1/consent/events?subjectId=${from}`,
+      { token },
+    );
+    expect(history.body.items).toEqual([]);
+    expect((await linkTo(into)).status).toBe(200);
+  });
+
+  it('answers 404 for an unknown tenant and writes nothing', async () => {
+    const visitors = async () =>
+      (await avow.database.db.selectFrom('consentVisitors').select('id').execute()).length;
+    const before = await visitors();
+    for (const headers of [{}, { 'sec-gpc': '1' }] as Record<string, string>[]) {
+      const reply = await avow.call<{ error: { code: string; message: string } }>(
+        'POST',
+        `/v1/public/tenants/${newId('tenant')}/consent`,
+        { token: null, headers, body: { choices: { analytics: true } } },
+      );
+      expect(reply.status).toBe(404);
+      expect(reply.body.error).toMatchObject({ code: 'not_found', message: 'Tenant not found' });
+    }
+    expect(await visitors()).toBe(before);
   });
 
   it('refuses a visitor token from another tenant or a forged one', async () => {

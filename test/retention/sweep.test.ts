@@ -184,6 +184,49 @@ describe('retention: done when (old data, preview, hold, sweep, report, audit)',
     expect(unknown.body.error.details[0]?.path).toBe('body.target');
   });
 
+  it('a pseudonymize rule leaves alone a subject a hold reaches through another category', async () => {
+    const other = await avow.tenantWithKey(['admin']);
+    const own = client(avow, other.token);
+    const rules = boundaryRegister.retention.rules.map((rule) =>
+      rule.key === 'devices' ? { ...rule, duration: 'P1M', action: 'pseudonymize' } : rule,
+    );
+    await own.publish({ ...boundaryRegister, retention: { ...boundaryRegister.retention, rules } });
+    // Both have a device record the rule reached; one also has a name under a category hold.
+    const held = await own.subject('pseudo-held@example.com');
+    await own.records(held, [
+      { category: 'user.device', purposes: ['analytics'], collectedAt: daysAgo(60) },
+      { category: 'user.name', purposes: ['service'], collectedAt: daysAgo(5) },
+    ]);
+    const free = await own.subject('pseudo-free@example.com');
+    await own.records(free, [
+      { category: 'user.device', purposes: ['analytics'], collectedAt: daysAgo(60) },
+    ]);
+    const hold = await own.call<Hold>('POST', '/v1/legal-holds', {
+      scope: 'category',
+      target: 'user.name',
+      reason: 'Dispute over the account holder',
+    });
+    expect(hold.status, hold.text).toBe(201);
+
+    const run = await own.sweep();
+    expect(run.status).toBe('completed');
+    expect(run.report).toMatchObject({ total: 1, held: 1, subjectsPseudonymized: 1 });
+    expect(run.report.rules.find((r) => r.rule === 'devices')).toMatchObject({ due: 1, held: 1 });
+    expect((await own.view(free)).subject.status).toBe('pseudonymized');
+    // Erasure would refuse this subject; so does pseudonymisation, which deletes its identities.
+    expect((await own.view(held)).subject.status).toBe('active');
+    const found = await own.call<{ id: string }>('POST', '/v1/subjects/lookup', {
+      kind: 'email',
+      value: 'pseudo-held@example.com',
+    });
+    expect(found.status).toBe(200);
+    expect(found.body.id).toBe(held);
+
+    await own.call('POST', `/v1/legal-holds/${hold.body.id}/release`, {});
+    expect((await own.sweep()).report).toMatchObject({ held: 0, subjectsPseudonymized: 1 });
+    expect((await own.view(held)).subject.status).toBe('pseudonymized');
+  });
+
   /**
    * A tenant of its own whose register has only these retention rules, and a
    * subject with two e-mail records: one the contract and the newsletter share,

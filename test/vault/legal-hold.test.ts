@@ -94,3 +94,79 @@ describe('erasure under a legal hold', () => {
     await avow.call('POST', `/v1/legal-holds/${hold.body.id}/release`, { token, body: {} });
   });
 });
+
+async function subjectWithName(email: string): Promise<string> {
+  const created = await avow.call<{ subject: { id: string } }>('POST', '/v1/subjects', {
+    token,
+    body: { kind: 'customer', identities: [{ kind: 'email', value: email }] },
+  });
+  expect(created.status, created.text).toBe(201);
+  const id = created.body.subject.id;
+  const written = await avow.call('POST', `/v1/subjects/${id}/records`, {
+    token,
+    body: {
+      records: [
+        { category: 'user.name', value: 'Held Name', source: 'subject', purposes: ['service'] },
+      ],
+    },
+  });
+  expect(written.status, written.text).toBe(201);
+  return id;
+}
+
+describe('pseudonymisation under a legal hold', () => {
+  it('refuses under a subject hold, like erasure, and keeps the identities', async () => {
+    const subjectId = await subjectWithName('pseudo-held@example.com');
+    const hold = await avow.call<{ id: string }>('POST', '/v1/legal-holds', {
+      token,
+      body: { scope: 'subject', target: subjectId, reason: 'Case 18' },
+    });
+    expect(hold.status).toBe(201);
+
+    const refused = await avow.call<ErrorBody>('POST', `/v1/subjects/${subjectId}/pseudonymize`, {
+      token,
+      body: {},
+    });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.details?.[0]?.message).toContain(hold.body.id);
+    const found = await avow.call<{ id: string; status: string }>('POST', '/v1/subjects/lookup', {
+      token,
+      body: { kind: 'email', value: 'pseudo-held@example.com' },
+    });
+    expect(found.status).toBe(200);
+    expect(found.body).toMatchObject({ id: subjectId, status: 'active' });
+
+    await avow.call('POST', `/v1/legal-holds/${hold.body.id}/release`, { token, body: {} });
+    const done = await avow.call('POST', `/v1/subjects/${subjectId}/pseudonymize`, {
+      token,
+      body: {},
+    });
+    expect(done.status).toBe(200);
+  });
+
+  it('keeps the records of a held category whatever the caller names, and says why', async () => {
+    const subjectId = await subjectWithName('pseudo-category@example.com');
+    const hold = await avow.call<{ id: string }>('POST', '/v1/legal-holds', {
+      token,
+      body: { scope: 'category', target: 'user.name', reason: 'Dispute 9' },
+    });
+    expect(hold.status).toBe(201);
+
+    const done = await avow.call<{
+      recordsDeleted: number;
+      retained: { category: string; reason: string }[];
+    }>('POST', `/v1/subjects/${subjectId}/pseudonymize`, { token, body: { keepCategories: [] } });
+    expect(done.status, done.text).toBe(200);
+    expect(done.body.recordsDeleted).toBe(0);
+    expect(done.body.retained).toEqual([
+      { category: 'user.name', reason: `legal hold ${hold.body.id}: Dispute 9` },
+    ]);
+    const shown = await avow.call<{ records: { category: string }[] }>(
+      'GET',
+      `/v1/subjects/${subjectId}`,
+      { token },
+    );
+    expect(shown.body.records.map((r) => r.category)).toEqual(['user.name']);
+    await avow.call('POST', `/v1/legal-holds/${hold.body.id}/release`, { token, body: {} });
+  });
+});

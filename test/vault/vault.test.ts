@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DecryptionError, open } from '../../src/crypto/keyring.js';
 import { startTestAvow, type TestAvow } from '../support/avow.js';
@@ -459,6 +460,114 @@ describe('merge and pseudonymise', () => {
         .status,
     ).toBe(404);
   });
+});
+
+describe('identities given twice', () => {
+  it('takes the same identity once, however it is written', async () => {
+    const created = await call<Created>('POST', '/v1/subjects', {
+      kind: 'customer',
+      identities: [
+        { kind: 'email', value: 'Twice@example.com' },
+        { kind: 'email', value: 'twice@example.com ' },
+      ],
+    });
+    expect(created.status, created.text).toBe(201);
+    const id = created.body.subject.id;
+    const shown = await call<{ identityKinds: string[] }>('GET', `/v1/subjects/${id}`);
+    expect(shown.body.identityKinds).toEqual(['email']);
+
+    const again = await call<Created>('POST', '/v1/subjects', {
+      kind: 'customer',
+      identities: [
+        { kind: 'email', value: 'TWICE@example.com' },
+        { kind: 'phone', value: '+358 40 765 4321' },
+        { kind: 'phone', value: '00358407654321' },
+      ],
+    });
+    expect(again.status, again.text).toBe(200);
+    expect(again.body).toMatchObject({ created: false, subject: { id } });
+    const added = await call<{ added: number }>('POST', `/v1/subjects/${id}/identities`, {
+      identities: [
+        { kind: 'account_id', value: 'twice-1' },
+        { kind: 'account_id', value: ' twice-1' },
+      ],
+    });
+    expect(added.status, added.text).toBe(200);
+    expect(added.body.added).toBe(1);
+    const after = await call<{ identityKinds: string[] }>('GET', `/v1/subjects/${id}`);
+    expect(after.body.identityKinds.sort()).toEqual(['account_id', 'email', 'phone']);
+  });
+});
+
+describe('writes racing a merge', () => {
+  const record = (value: string) => ({
+    records: [{ category: 'user.name', value, source: 'subject', purposes: ['service'] }],
+  });
+
+  it('refuses a write or rectification of a merged subject as gone, naming where it went', async () => {
+    const from = await newSubject('late.from@example.com');
+    const into = await newSubject('late.into@example.com');
+    const written = await call<{ records: RecordMeta[] }>(
+      'POST',
+      `/v1/subjects/${from}/records`,
+      record('Late'),
+    );
+    expect(written.status).toBe(201);
+    const recordId = written.body.records[0]?.id;
+    expect((await call('POST', '/v1/subjects/merge', { from, into })).status).toBe(200);
+
+    const write = await call<ErrorBody>('POST', `/v1/subjects/${from}/records`, record('Later'));
+    expect(write.status).toBe(410);
+    expect(write.body.error.details?.[0]?.message).toBe(`merged into ${into}`);
+    const rectify = await call<ErrorBody>('PATCH', `/v1/subjects/${from}/records/${recordId}`, {
+      value: 'Later',
+      reason: 'typo',
+    });
+    expect(rectify.status).toBe(410);
+  });
+
+  /** The backend a lock held by `pid` blocks, once there is one. */
+  async function blockedBy(pid: number, stop: { done: boolean }): Promise<number | undefined> {
+    while (!stop.done) {
+      const { rows } = await sql<{ pid: number }>`
+        select pid from pg_stat_activity where ${pid}::int = any(pg_blocking_pids(pid))`.execute(
+        avow.database.db,
+      );
+      if (rows[0]) return rows[0].pid;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return undefined;
+  }
+
+  // Two connections at once: PGlite has one. Ordered by waiting for locks, not by time.
+  it.skipIf(!process.env.DATABASE_URL)(
+    'a record written while a merge holds the subject waits for it, then is refused as gone (PostgreSQL)',
+    async () => {
+      const from = await newSubject('race.from@example.com');
+      const into = await newSubject('race.into@example.com');
+      const stop = { done: false };
+      const { merge, write, order } = await avow.database.db.transaction().execute(async (tx) => {
+        // Holding `into` stops the merge right after it has locked `from`.
+        await sql`select id from subjects where id = ${into} for share`.execute(tx);
+        const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(tx);
+        const merge = call('POST', '/v1/subjects/merge', { from, into });
+        const mergePid = await blockedBy(rows[0]?.pid as number, stop);
+        const write = call<ErrorBody>('POST', `/v1/subjects/${from}/records`, record('Racing'));
+        // Without the subject lock the write finishes while the merge is under way.
+        const order = await Promise.race([
+          write.then(() => 'written'),
+          blockedBy(mergePid as number, stop).then(() => 'waiting for the merge'),
+        ]);
+        stop.done = true;
+        return { merge, write, order };
+      });
+      expect(order).toBe('waiting for the merge');
+      expect((await merge).status).toBe(200);
+      const refused = await write;
+      expect(refused.status).toBe(410);
+      expect(refused.body.error.details?.[0]?.message).toBe(`merged into ${into}`);
+    },
+  );
 });
 
 describe('tenant isolation', () => {
