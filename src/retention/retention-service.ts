@@ -159,6 +159,64 @@ export function createRetentionService(deps: {
     });
   }
 
+  /**
+   * A sweep's report of what actually went: the records its committed batches
+   * removed and the subjects it pseudonymised (a hold placed mid-run can make
+   * that smaller than what was found), what holds kept, and the subjects erased.
+   */
+  function tallyWhatWent(
+    classified: Classified[],
+    plan: RetentionPlan,
+    done: {
+      asOf: Date;
+      registerVersion: string | null;
+      removed: Set<string>;
+      erased: number;
+      pseudonymizedSubjects: Set<string>;
+      heldSubjects: Set<string>;
+    },
+  ): RetentionReport {
+    const { removed, erased, pseudonymizedSubjects, heldSubjects } = done;
+    const outcome = report(classified, plan, {
+      asOf: done.asOf,
+      registerVersion: done.registerVersion,
+      dryRun: false,
+    });
+    const pseudonymizing = (c: Classified) =>
+      c.state === 'due' && plan.rules[c.rule]?.action === 'pseudonymize';
+    const pseudonymizedRecords = new Set(
+      classified
+        .filter((c) => pseudonymizing(c) && pseudonymizedSubjects.has(c.row.subjectId))
+        .map((c) => c.row.id),
+    );
+    // The report counts what actually went, which a hold placed mid-run can make smaller than what was found.
+    for (const rule of outcome.rules) {
+      rule.due = 0;
+      for (const cat of rule.categories) cat.due = 0;
+    }
+    outcome.total = 0;
+    for (const c of classified) {
+      if (c.state !== 'due' || !(removed.has(c.row.id) || pseudonymizedRecords.has(c.row.id)))
+        continue;
+      const entry = outcome.rules.find((r) => r.rule === plan.rules[c.rule]?.key);
+      const cat = entry?.categories.find((x) => x.category === c.row.category);
+      if (entry) entry.due += 1;
+      if (cat) cat.due += 1;
+      outcome.total += 1;
+    }
+    for (const c of classified) {
+      if (!pseudonymizing(c) || !heldSubjects.has(c.row.subjectId)) continue;
+      const entry = outcome.rules.find((r) => r.rule === plan.rules[c.rule]?.key);
+      const cat = entry?.categories.find((x) => x.category === c.row.category);
+      if (entry) entry.held += 1;
+      if (cat) cat.held += 1;
+      outcome.held += 1;
+    }
+    outcome.subjectsErased = erased;
+    outcome.subjectsPseudonymized = pseudonymizedSubjects.size;
+    return outcome;
+  }
+
   function report(
     classified: Classified[],
     plan: RetentionPlan,
@@ -265,23 +323,27 @@ export function createRetentionService(deps: {
       at: asOf,
       report: empty,
     });
-    try {
-      const rows = await findReachedRecords(db, tenantId, plan, { asOf, tenantEndsAt });
-      const classified = classify(
-        rows,
-        plan,
-        await listHolds(db, tenantId, { active: true }),
-        asOf,
-      );
-      const outcome = report(classified, plan, {
+    // What went so far: each batch commits on its own, so a run that fails
+    // part-way still reports what its committed batches removed.
+    let classified: Classified[] = [];
+    const removed = new Set<string>();
+    let erased = 0;
+    const pseudonymizedSubjects = new Set<string>();
+    const heldSubjects = new Set<string>();
+    const whatWent = () =>
+      tallyWhatWent(classified, plan, {
         asOf,
         registerVersion: policy.version,
-        dryRun: false,
+        removed,
+        erased,
+        pseudonymizedSubjects,
+        heldSubjects,
       });
+    try {
+      const rows = await findReachedRecords(db, tenantId, plan, { asOf, tenantEndsAt });
+      classified = classify(rows, plan, await listHolds(db, tenantId, { active: true }), asOf);
       const due = classified.filter((c) => c.state === 'due');
-      const removed = new Set<string>();
       const toPseudonymize = new Set<string>();
-      let erased = 0;
       for (let start = 0; start < due.length; start += batchSize) {
         const batch = due.slice(start, start + batchSize);
         const done = await db.transaction().execute(async (tx) => {
@@ -353,8 +415,6 @@ export function createRetentionService(deps: {
       // Pseudonymisation is per subject (identities go, records stay): the vault's own
       // primitive, which re-reads the holds under the tenant's retention lock. A subject
       // a hold reaches anywhere (erasure would refuse it) is left whole: its records count as held.
-      const pseudonymizedSubjects = new Set<string>();
-      const heldSubjects = new Set<string>();
       const keepAll = [...policy.categoryKeys];
       for (const subjectId of toPseudonymize) {
         const { outcome: done } = await vault.pseudonymizeUnlessHeld(
@@ -367,38 +427,7 @@ export function createRetentionService(deps: {
         if (done === 'pseudonymized') pseudonymizedSubjects.add(subjectId);
         else if (done === 'held') heldSubjects.add(subjectId);
       }
-      const pseudonymizing = (c: Classified) =>
-        c.state === 'due' && plan.rules[c.rule]?.action === 'pseudonymize';
-      const pseudonymizedRecords = new Set(
-        classified
-          .filter((c) => pseudonymizing(c) && pseudonymizedSubjects.has(c.row.subjectId))
-          .map((c) => c.row.id),
-      );
-      // The report counts what actually went, which a hold placed mid-run can make smaller than what was found.
-      for (const rule of outcome.rules) {
-        rule.due = 0;
-        for (const cat of rule.categories) cat.due = 0;
-      }
-      outcome.total = 0;
-      for (const c of classified) {
-        if (c.state !== 'due' || !(removed.has(c.row.id) || pseudonymizedRecords.has(c.row.id)))
-          continue;
-        const entry = outcome.rules.find((r) => r.rule === plan.rules[c.rule]?.key);
-        const cat = entry?.categories.find((x) => x.category === c.row.category);
-        if (entry) entry.due += 1;
-        if (cat) cat.due += 1;
-        outcome.total += 1;
-      }
-      for (const c of classified) {
-        if (!pseudonymizing(c) || !heldSubjects.has(c.row.subjectId)) continue;
-        const entry = outcome.rules.find((r) => r.rule === plan.rules[c.rule]?.key);
-        const cat = entry?.categories.find((x) => x.category === c.row.category);
-        if (entry) entry.held += 1;
-        if (cat) cat.held += 1;
-        outcome.held += 1;
-      }
-      outcome.subjectsErased = erased;
-      outcome.subjectsPseudonymized = pseudonymizedSubjects.size;
+      const outcome = whatWent();
       const finishedAt = now();
       await finishRun(db, tenantId, runId, {
         status: 'completed',
@@ -414,9 +443,11 @@ export function createRetentionService(deps: {
         report: outcome,
       };
     } catch (error) {
-      await finishRun(db, tenantId, runId, { status: 'failed', at: now(), report: empty }).catch(
-        () => {},
-      );
+      await finishRun(db, tenantId, runId, {
+        status: 'failed',
+        at: now(),
+        report: whatWent(),
+      }).catch(() => {});
       throw error;
     }
   }

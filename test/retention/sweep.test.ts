@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRetentionService } from '../../src/retention/retention-service.js';
 import { startTestAvow, type TestAvow } from '../support/avow.js';
 import { boundaryRegister, client, daysAgo, type Run } from './support.js';
 
@@ -225,6 +226,42 @@ describe('retention: done when (old data, preview, hold, sweep, report, audit)',
     await own.call('POST', `/v1/legal-holds/${hold.body.id}/release`, {});
     expect((await own.sweep()).report).toMatchObject({ held: 0, subjectsPseudonymized: 1 });
     expect((await own.view(held)).subject.status).toBe('pseudonymized');
+  });
+
+  it('a sweep that fails part-way stores what its committed batches removed', async () => {
+    const other = await avow.tenantWithKey(['admin']);
+    const own = client(avow, other.token);
+    const rules = boundaryRegister.retention.rules.map((rule) =>
+      rule.key === 'devices' ? { ...rule, duration: 'P1M', action: 'pseudonymize' } : rule,
+    );
+    await own.publish({ ...boundaryRegister, retention: { ...boundaryRegister.retention, rules } });
+    const s = await own.subject('fails-midway@example.com');
+    await own.records(s, [
+      { category: 'user.behavior', purposes: ['analytics'], collectedAt: daysAgo(60) },
+      { category: 'user.device', purposes: ['analytics'], collectedAt: daysAgo(60) },
+    ]);
+    // The same service the app builds, on the same database, whose process dies
+    // (here: throws) when it reaches pseudonymisation, after the delete batch committed.
+    const { policies, audit, vault } = avow.services;
+    const failing = createRetentionService({
+      db: avow.database.db,
+      policies,
+      audit,
+      vault: {
+        pseudonymizeUnlessHeld: async () => {
+          throw new Error('the process stopped');
+        },
+      },
+    });
+    await expect(
+      failing.run({ actor: { type: 'system', id: 'test' } }, other.tenantId),
+    ).rejects.toThrow('the process stopped');
+    const runs = await own.call<{ items: Run[] }>('GET', '/v1/retention/runs');
+    const failed = runs.body.items[0];
+    expect(failed?.status).toBe('failed');
+    expect(failed?.report).toMatchObject({ total: 1, subjectsPseudonymized: 0 });
+    expect(failed?.report.rules.find((r) => r.rule === 'usage')).toMatchObject({ due: 1 });
+    expect((await own.view(s)).records.map((r) => r.category)).toEqual(['user.device']);
   });
 
   /**
