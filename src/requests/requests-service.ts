@@ -674,7 +674,7 @@ export function createRequestsService(deps: RequestsServiceDeps) {
 
   /** The requester enters the code from the e-mail. */
   async function verify(ctx: VaultContext, id: string, code: string): Promise<RequestView> {
-    const { register, tenant } = await context(ctx.tenantId);
+    const { register, tenant, texts } = await context(ctx.tenantId);
     const outcome = await db.transaction().execute(async (tx) => {
       const request = await findOrThrow(tx, ctx.tenantId, id, true);
       if (request.status !== 'identity_pending') {
@@ -778,6 +778,17 @@ export function createRequestsService(deps: RequestsServiceDeps) {
       });
     }
     if (outcome.request.status === 'forwarded') await notifyForwarded(outcome.request, tenant);
+    if (outcome.request.status === 'rejected') {
+      // Closed as a duplicate: the requester reads which request goes on.
+      const reason = outcome.request.statusReason ?? 'a duplicate of an open request';
+      await mail(
+        outcome.request,
+        openRequester(outcome.request).email,
+        texts.rejected.subject(outcome.request),
+        texts.rejected.text(outcome.request, reason),
+        'notice of a duplicate',
+      );
+    }
     return toView(outcome.request, null, null, now());
   }
 

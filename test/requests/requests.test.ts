@@ -296,6 +296,10 @@ describe('access under Aiwo (one calendar month)', () => {
     expect(confirmSecond.body.status).toBe('rejected');
     const second = await avow.call<RequestView>('GET', `/v1/requests/${duplicateId}`, { token });
     expect(second.body.statusReason).toContain(filed.body.id);
+    const told = await smtp.waitFor(
+      (m) => m.subject === `Your request ${duplicateId} was declined`,
+    );
+    expect(told.text).toContain(filed.body.id);
     // Through the API the tenant is told at once, with the open request's id.
     const byApi = await avow.call<{ error: { details: { message: string }[] } }>(
       'POST',
