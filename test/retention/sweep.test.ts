@@ -242,7 +242,7 @@ describe('retention: done when (old data, preview, hold, sweep, report, audit)',
     ]);
     // The same service the app builds, on the same database, whose process dies
     // (here: throws) when it reaches pseudonymisation, after the delete batch committed.
-    const { policies, audit, vault } = avow.services;
+    const { policies, audit } = avow.services;
     const failing = createRetentionService({
       db: avow.database.db,
       policies,
