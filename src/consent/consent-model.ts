@@ -59,6 +59,19 @@ export function applyEvent(
   return { ...base, consent: action, consentAt: at };
 }
 
+/**
+ * Two subjects merged, each with a state for the same purpose and medium: the
+ * later consent time wins (it is the person's latest choice), and an objection
+ * on either side stays (a merge never lifts one; the earlier time stands).
+ */
+export function mergeConsent<T extends CurrentConsent>(into: T, from: T): T {
+  const time = (at: Date | null) => at?.getTime() ?? Number.NEGATIVE_INFINITY;
+  const winner = time(from.consentAt) > time(into.consentAt) ? from : into;
+  const objections = [into.objectedAt, from.objectedAt].filter((at): at is Date => at !== null);
+  const objectedAt = objections.length > 0 ? new Date(Math.min(...objections.map(time))) : null;
+  return { ...winner, objectedAt };
+}
+
 /** True when recording `action` would change nothing (keeps GPC and unsubscribe idempotent). */
 export function isNoop(before: CurrentConsent | null, action: ConsentAction): boolean {
   if (!before) return false;

@@ -8,7 +8,7 @@ import { addDuration, parseDuration } from '../register/duration.js';
 import type { CookieCategory, Register } from '../register/register-schema.js';
 import { cookieCategories } from '../register/register-schema.js';
 import { findTenant } from '../tenancy/tenants-store.js';
-import { findSubject, findSubjects } from '../vault/vault-store.js';
+import { findSubject, listMerges } from '../vault/vault-store.js';
 import {
   anonymiseIp,
   applyEvent,
@@ -101,6 +101,8 @@ export type RecordResult = {
   states: ConsentStateView[];
 };
 
+/** How many merges in a row a subject's id is followed through (merges of merged subjects). */
+const MERGE_HOPS = 8;
 /** States expired per query; each holder is one transaction. */
 const EXPIRY_PAGE = 500;
 const expiryContext: AuditContext = { actor: { type: 'system', id: 'consent-expiry' } };
@@ -155,22 +157,40 @@ export function createConsentService(deps: ConsentServiceDeps) {
     }
   }
 
-  /** A visitor linked to a subject records as that subject. */
+  /**
+   * The subject a named one is now: a merged subject records as the subject it
+   * was merged into (chains followed), so a choice made through its id (an
+   * unsubscribe link already mailed, a linked visitor) reaches the person's
+   * state. Read with the shared lock the vault's writes take: a merge in
+   * progress finishes first, and then its result is followed. Erased and
+   * merged subjects are not refused here: expiry and history come this way.
+   */
+  async function currentSubject(tx: Db, tenantId: string, subjectId: string): Promise<string> {
+    let subject = await findSubject(tx, tenantId, subjectId, { forShare: true });
+    for (let hop = 0; subject?.status === 'merged' && subject.mergedInto; hop++) {
+      if (hop === MERGE_HOPS)
+        throw new Error(`subject ${subjectId}: more than ${MERGE_HOPS} merges to follow`);
+      subject = await findSubject(tx, tenantId, subject.mergedInto, { forShare: true });
+    }
+    if (!subject) throw notFound('Subject');
+    return subject.id;
+  }
+
+  /** A visitor linked to a subject records as that subject; a merged subject as the one it went into. */
   async function resolveHolder(
     tx: Db,
     tenantId: string,
     holder: Holder,
   ): Promise<{ holderId: string; subjectId: string | null }> {
     if ('subjectId' in holder) {
-      const [subject] = await findSubjects(tx, tenantId, [holder.subjectId]);
-      if (!subject) throw notFound('Subject');
-      return { holderId: subject.id, subjectId: subject.id };
+      const subjectId = await currentSubject(tx, tenantId, holder.subjectId);
+      return { holderId: subjectId, subjectId };
     }
     const visitor = await findVisitor(tx, tenantId, holder.visitorId);
     if (!visitor) throw notFound('Visitor');
-    return visitor.subjectId
-      ? { holderId: visitor.subjectId, subjectId: visitor.subjectId }
-      : { holderId: visitor.id, subjectId: null };
+    if (!visitor.subjectId) return { holderId: visitor.id, subjectId: null };
+    const subjectId = await currentSubject(tx, tenantId, visitor.subjectId);
+    return { holderId: subjectId, subjectId };
   }
 
   async function record(input: RecordInput): Promise<RecordResult> {
@@ -498,9 +518,28 @@ export function createConsentService(deps: ConsentServiceDeps) {
     return { changed: result.events.length > 0, purposeName: purpose?.name ?? input.claim.purpose };
   }
 
+  /**
+   * Whose events and receipts are a holder's: a subject's own, those of the
+   * subjects merged into it (recorded before the merge under their ids; the
+   * ledger is not rewritten), and those of the visitors linked to any of them.
+   */
   async function holderIds(tenantId: string, holder: Holder): Promise<string[]> {
     const { holderId, subjectId } = await resolveHolder(db, tenantId, holder);
-    return subjectId ? [holderId, ...(await visitorsOf(db, tenantId, subjectId))] : [holderId];
+    if (!subjectId) return [holderId];
+    const subjects = [subjectId];
+    let level = [subjectId];
+    for (let hop = 0; hop < MERGE_HOPS && level.length > 0; hop++) {
+      const next: string[] = [];
+      for (const id of level) {
+        for (const merge of await listMerges(db, tenantId, id))
+          if (merge.intoSubjectId === id && !subjects.includes(merge.fromSubjectId))
+            next.push(merge.fromSubjectId);
+      }
+      subjects.push(...next);
+      level = next;
+    }
+    const visitors = await Promise.all(subjects.map((id) => visitorsOf(db, tenantId, id)));
+    return [...subjects, ...visitors.flat()];
   }
 
   async function history(

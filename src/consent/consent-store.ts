@@ -117,6 +117,21 @@ export async function visitorsOf(db: Db, tenantId: string, subjectId: string): P
   return rows.map((r) => r.id);
 }
 
+/** A merge: the visitors linked to `from` are linked to `into`, keeping when they were linked. */
+export async function relinkVisitors(
+  db: Db,
+  tenantId: string,
+  fromSubjectId: string,
+  intoSubjectId: string,
+): Promise<void> {
+  await db
+    .updateTable('consentVisitors')
+    .set({ subjectId: intoSubjectId })
+    .where('tenantId', '=', tenantId)
+    .where('subjectId', '=', fromSubjectId)
+    .execute();
+}
+
 export async function insertEvents(
   db: Db,
   tenantId: string,
@@ -175,6 +190,15 @@ export async function upsertState(
     .insertInto('consentState')
     .values({ tenantId, ...state })
     .onConflict((oc) => oc.columns(['tenantId', 'holderId', 'purpose', 'medium']).doUpdateSet(rest))
+    .execute();
+}
+
+/** Removes a holder's current states (the events stay: the ledger is append-only). */
+export async function deleteStates(db: Db, tenantId: string, holderId: string): Promise<void> {
+  await db
+    .deleteFrom('consentState')
+    .where('tenantId', '=', tenantId)
+    .where('holderId', '=', holderId)
     .execute();
 }
 

@@ -114,6 +114,62 @@ export async function liftObjection(
     .execute();
 }
 
+/**
+ * A purpose's state after `from` was merged into `into` (either may have none).
+ * Consent is the ledger's consent that won the merge when there is one (its
+ * state for the purpose as a whole), else the later consent time. Objections
+ * and restrictions are never dropped: of two objections the one a later
+ * "given" cannot lift stays (a rights request's, not the ledger's own), else
+ * the earlier; of two restrictions the earlier. A fulfilment stands unless
+ * the consent that won was given after it (consent given again starts the
+ * purpose again).
+ */
+export function mergedPurposeState(
+  into: StoredPurposeState | undefined,
+  from: StoredPurposeState | undefined,
+  ledger:
+    | { consent: ConsentState | null; consentAt: Date | null; registerVersion: string | null }
+    | undefined,
+): PurposeStateChange {
+  const time = (at: Date | null | undefined) => at?.getTime() ?? Number.NEGATIVE_INFINITY;
+  const sides = [into, from].filter((s): s is StoredPurposeState => s !== undefined);
+  const later = from && (!into || time(from.consentAt) > time(into.consentAt)) ? from : into;
+  const consent = ledger
+    ? {
+        consent: ledger.consent,
+        consentAt: ledger.consentAt,
+        consentRegisterVersion: ledger.registerVersion,
+      }
+    : {
+        consent: later?.consent ?? null,
+        consentAt: later?.consentAt ?? null,
+        consentRegisterVersion: later?.consentRegisterVersion ?? null,
+      };
+  const liftable = (s: StoredPurposeState) => (s.objectionSource?.startsWith('consent:') ? 1 : 0);
+  const [objection] = sides
+    .filter((s) => s.objectedAt)
+    .sort((x, y) => liftable(x) - liftable(y) || time(x.objectedAt) - time(y.objectedAt));
+  const [restriction] = sides
+    .filter((s) => s.restrictedAt)
+    .sort((x, y) => time(x.restrictedAt) - time(y.restrictedAt));
+  const fulfilled = sides
+    .map((s) => s.fulfilledAt)
+    .filter((at): at is Date => at !== null)
+    .sort((x, y) => y.getTime() - x.getTime())[0];
+  const startedAgain =
+    fulfilled !== undefined &&
+    consent.consent === 'given' &&
+    time(consent.consentAt) > fulfilled.getTime();
+  return {
+    ...consent,
+    objectedAt: objection?.objectedAt ?? null,
+    objectionSource: objection?.objectionSource ?? null,
+    restrictedAt: restriction?.restrictedAt ?? null,
+    restrictionGround: restriction?.restrictionGround ?? null,
+    fulfilledAt: fulfilled && !startedAgain ? fulfilled : null,
+  };
+}
+
 /** Takes a purpose's fulfilment back; a purpose with no state row keeps having none. */
 export async function clearFulfilment(
   db: Db,

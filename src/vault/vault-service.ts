@@ -1,4 +1,12 @@
 import type { AuditContext, AuditEventInput } from '../audit/audit-events.js';
+import { cookiePurposePrefix, mergeConsent } from '../consent/consent-model.js';
+import {
+  type ConsentStateRecord,
+  deleteStates,
+  listStates,
+  relinkVisitors,
+  upsertState,
+} from '../consent/consent-store.js';
 import {
   type BlindIndex,
   type IdentityInput,
@@ -15,6 +23,7 @@ import {
   deletePurposeStates,
   listPurposeStates,
   loadSubjectStates,
+  mergedPurposeState,
   type StoredPurposeState,
   setPurposeState,
 } from '../decisions/subject-state-store.js';
@@ -1161,30 +1170,38 @@ export function createVaultService(deps: {
           changedAt: h.changedAt,
         });
       }
-      // Consent and objections follow the person: the stricter state wins only where `into` has none.
-      const intoStates = new Set(
-        (await listPurposeStates(tx, ctx.tenantId, into.id)).map((s) => s.purpose),
+      // Consent follows the person. The ledger's events and receipts stay where
+      // they were recorded (append-only, signed); its current state moves, so a
+      // later choice about either id (an unsubscribe link already in a mailbox,
+      // a visitor linked to `from`) lands on `into`, and `into` sees it all.
+      const ledger = await carryConsentState(tx, ctx.tenantId, from.id, into.id, at);
+      const intoStates = new Map(
+        (await listPurposeStates(tx, ctx.tenantId, into.id)).map((s) => [s.purpose, s]),
       );
-      for (const s of states) {
-        if (intoStates.has(s.purpose)) continue;
-        await tx
-          .insertInto('subjectPurposeState')
-          .values({
-            tenantId: ctx.tenantId,
-            subjectId: into.id,
-            purpose: s.purpose,
-            consent: s.consent,
-            consentAt: s.consentAt,
-            consentRegisterVersion: s.consentRegisterVersion,
-            objectedAt: s.objectedAt,
-            objectionSource: s.objectionSource,
-            restrictedAt: s.restrictedAt,
-            restrictionGround: s.restrictionGround,
-            fulfilledAt: s.fulfilledAt,
-            updatedAt: at,
-          })
-          .execute();
+      const fromStates = new Map(states.map((s) => [s.purpose, s]));
+      const purposes = new Set([
+        ...fromStates.keys(),
+        ...[...ledger.keys()].filter((p) => !p.startsWith(cookiePurposePrefix)),
+      ]);
+      for (const purpose of purposes) {
+        await setPurposeState(
+          tx,
+          ctx.tenantId,
+          into.id,
+          purpose,
+          mergedPurposeState(intoStates.get(purpose), fromStates.get(purpose), ledger.get(purpose)),
+          at,
+        );
       }
+      // A restriction of all processing is never dropped by a merge either.
+      if (from.restrictedAt && !into.restrictedAt)
+        await updateSubject(
+          tx,
+          ctx.tenantId,
+          into.id,
+          { restrictedAt: from.restrictedAt, restrictionGround: from.restrictionGround },
+          at,
+        );
       await deletePurposeStates(tx, ctx.tenantId, from.id);
       await subjectKeys.destroy(tx, ctx.tenantId, from.id, at);
       await updateSubject(tx, ctx.tenantId, from.id, { status: 'merged', mergedInto: into.id }, at);
@@ -1217,6 +1234,40 @@ export function createVaultService(deps: {
         mergedAt: at,
       };
     });
+  }
+
+  /**
+   * Moves the consent ledger's current state of `from` to `into`: a purpose
+   * and medium `into` has no state for moves as it is; where both have one,
+   * the later consent wins and an objection on either side stays
+   * (`mergeConsent`). Visitors linked to `from` are linked to `into`. Returns
+   * the state that now stands for each purpose as a whole (medium `all`) that
+   * `from` had one for.
+   */
+  async function carryConsentState(
+    tx: Db,
+    tenantId: string,
+    fromId: string,
+    intoId: string,
+    at: Date,
+  ): Promise<Map<string, ConsentStateRecord>> {
+    const intoStates = new Map(
+      (await listStates(tx, tenantId, intoId, { forUpdate: true })).map((s) => [
+        `${s.purpose} ${s.medium}`,
+        s,
+      ]),
+    );
+    const whole = new Map<string, ConsentStateRecord>();
+    for (const state of await listStates(tx, tenantId, fromId, { forUpdate: true })) {
+      const existing = intoStates.get(`${state.purpose} ${state.medium}`);
+      const moved = { ...state, holderId: intoId };
+      const next = existing ? { ...mergeConsent(existing, moved), updatedAt: at } : moved;
+      await upsertState(tx, tenantId, next);
+      if (state.medium === 'all') whole.set(state.purpose, next);
+    }
+    await deleteStates(tx, tenantId, fromId);
+    await relinkVisitors(tx, tenantId, fromId, intoId);
+    return whole;
   }
 
   return {
