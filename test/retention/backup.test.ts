@@ -60,18 +60,7 @@ describe('backups: erased data leaves them within the backup window', () => {
     const pglite = path.join(root, 'pglite');
     const live = await openDatabase({ kind: 'pglite', dataDir: pglite });
     expect((await migrateToLatest(live.db)).ok).toBe(true);
-    await live.db
-      .insertInto('tenants')
-      .values({
-        id: tenantId,
-        name: 'T',
-        role: 'controller',
-        controller: 'null',
-        region: 'eu',
-        contractStart: '2025-01-01',
-        updatedAt: new Date(),
-      })
-      .execute();
+    await addTenant(live.db, tenantId);
     const at = new Date('2025-01-31T12:00:00Z');
     await live.db
       .insertInto('subjects')

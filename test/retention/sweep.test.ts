@@ -185,13 +185,19 @@ describe('retention: done when (old data, preview, hold, sweep, report, audit)',
     expect(unknown.body.error.details[0]?.path).toBe('body.target');
   });
 
-  it('a pseudonymize rule leaves alone a subject a hold reaches through another category', async () => {
+  /** A tenant of its own whose register pseudonymises subjects with device records older than a month. */
+  async function pseudonymizingDevices() {
     const other = await avow.tenantWithKey(['admin']);
     const own = client(avow, other.token);
     const rules = boundaryRegister.retention.rules.map((rule) =>
       rule.key === 'devices' ? { ...rule, duration: 'P1M', action: 'pseudonymize' } : rule,
     );
     await own.publish({ ...boundaryRegister, retention: { ...boundaryRegister.retention, rules } });
+    return { other, own };
+  }
+
+  it('a pseudonymize rule leaves alone a subject a hold reaches through another category', async () => {
+    const { own } = await pseudonymizingDevices();
     // Both have a device record the rule reached; one also has a name under a category hold.
     const held = await own.subject('pseudo-held@example.com');
     await own.records(held, [
@@ -229,12 +235,7 @@ describe('retention: done when (old data, preview, hold, sweep, report, audit)',
   });
 
   it('a sweep that fails part-way stores what its committed batches removed', async () => {
-    const other = await avow.tenantWithKey(['admin']);
-    const own = client(avow, other.token);
-    const rules = boundaryRegister.retention.rules.map((rule) =>
-      rule.key === 'devices' ? { ...rule, duration: 'P1M', action: 'pseudonymize' } : rule,
-    );
-    await own.publish({ ...boundaryRegister, retention: { ...boundaryRegister.retention, rules } });
+    const { other, own } = await pseudonymizingDevices();
     const s = await own.subject('fails-midway@example.com');
     await own.records(s, [
       { category: 'user.behavior', purposes: ['analytics'], collectedAt: daysAgo(60) },
