@@ -162,7 +162,8 @@ function toView(
     verifiedAt: request.verifiedAt,
     dueAt: request.dueAt,
     dueDate: dueDateOf(request.dueAt),
-    overdue: open && request.dueAt < at,
+    // A paused request's clock is stopped: its due date moves when work resumes.
+    overdue: open && request.pausedAt === null && request.dueAt < at,
     paused: request.pausedAt !== null,
     extension: request.extension,
     extensionReason: request.extensionReason,

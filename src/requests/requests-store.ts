@@ -198,11 +198,19 @@ export async function listRequests(
   if (filter.status && filter.status.length > 0) query = query.where('status', 'in', filter.status);
   if (filter.type) query = query.where('type', '=', filter.type);
   if (filter.subjectId) query = query.where('subjectId', '=', filter.subjectId);
+  // Overdue: open, its clock running (not paused), past its due time.
   if (filter.overdue === true)
-    query = query.where('status', 'in', openStatuses).where('dueAt', '<', at);
+    query = query
+      .where('status', 'in', openStatuses)
+      .where('pausedAt', 'is', null)
+      .where('dueAt', '<', at);
   if (filter.overdue === false)
     query = query.where((eb) =>
-      eb.or([eb('status', 'not in', openStatuses), eb('dueAt', '>=', at)]),
+      eb.or([
+        eb('status', 'not in', openStatuses),
+        eb('pausedAt', 'is not', null),
+        eb('dueAt', '>=', at),
+      ]),
     );
   if (filter.sort === 'due') {
     if (filter.after) {

@@ -307,6 +307,20 @@ describe('deadlines (demo register: extension allowed)', () => {
       body: { to: 'awaiting_requester', reason: 'which of your two accounts?' },
     });
     expect(waiting.body.paused).toBe(true);
+    // Its clock is stopped: even past the due date it set, a paused request is not overdue.
+    await avow.database.db
+      .updateTable('rightsRequests')
+      .set({ dueAt: new Date(Date.now() - 24 * 3600 * 1000) })
+      .where('id', '=', id)
+      .execute();
+    const stopped = await avow.call<RequestView>('GET', `/v1/requests/${id}`, { token });
+    expect(stopped.body).toMatchObject({ paused: true, overdue: false });
+    const overdueList = await avow.call<{ items: RequestView[] }>(
+      'GET',
+      '/v1/requests?overdue=true',
+      { token },
+    );
+    expect(overdueList.body.items.map((r) => r.id)).not.toContain(id);
     await smtp.waitFor((m) => m.subject === `We need something from you for request ${id}`);
     const resumed = await avow.call<RequestView>('POST', `/v1/requests/${id}/transition`, {
       token,
