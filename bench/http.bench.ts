@@ -1,4 +1,4 @@
-import { type BenchResult, compareHttp, ratioResult, startChild } from './lib.js';
+import { type BenchResult, compareHttp, ratioResult, ratioSpread, startChild } from './lib.js';
 
 type Servers = { barePort: number; avowPort: number; referencePort: number; token: string };
 
@@ -8,7 +8,7 @@ export async function run(): Promise<BenchResult[]> {
   try {
     const bare = { url: `http://127.0.0.1:${info.barePort}/bare` };
     const authorization = { authorization: `Bearer ${info.token}` };
-    const { baseline, subject } = await compareHttp(bare, {
+    const { baseline, subject, ratios } = await compareHttp(bare, {
       url: `http://127.0.0.1:${info.avowPort}/v1/whoami`,
       headers: authorization,
     });
@@ -23,7 +23,7 @@ export async function run(): Promise<BenchResult[]> {
         subject.requestsPerSecond,
         { name: 'bare fastify route', value: baseline.requestsPerSecond },
         0.8,
-        `p99 ${subject.p99Ms} ms vs ${baseline.p99Ms} ms`,
+        `p99 ${subject.p99Ms} ms vs ${baseline.p99Ms} ms; ${ratioSpread(ratios)}`,
       ),
       // No target: how far the same duties (headers, key check, access line,
       // serialized reply) written by hand, with no Avow code, get on this machine.
@@ -33,6 +33,7 @@ export async function run(): Promise<BenchResult[]> {
         byHand.subject.requestsPerSecond,
         { name: 'bare fastify route', value: byHand.baseline.requestsPerSecond },
         undefined,
+        ratioSpread(byHand.ratios),
       ),
     ];
   } finally {

@@ -76,30 +76,44 @@ export function benchSeconds(): number {
 }
 
 /**
- * Baseline and subject are measured alternately, three times each, and the
- * best run of each kept, so a hiccup on this 2-core machine does not decide a ratio.
+ * Baseline and subject are measured back to back in each round (five by
+ * default), and the round whose subject/baseline ratio is the median is
+ * reported. This machine is a shared VM: its speed can halve for seconds at a
+ * time. Pairing each subject run with the baseline run next to it, and taking
+ * the median pair, keeps one slow or fast moment from deciding the ratio
+ * (taking the best run of each side, as this did before, paired moments that
+ * were not alike: runs of the same code read from 0.52 to 1.17).
  */
 export async function compareHttp(
   baseline: HttpLoad,
   subject: HttpLoad,
   options: { seconds?: number; connections?: number; rounds?: number } = {},
-): Promise<{ baseline: HttpMeasure; subject: HttpMeasure }> {
-  const best = (a: HttpMeasure | undefined, b: HttpMeasure) =>
-    a === undefined || b.requestsPerSecond > a.requestsPerSecond ? b : a;
+): Promise<{ baseline: HttpMeasure; subject: HttpMeasure; ratios: number[] }> {
   await measureHttp(baseline, { ...options, seconds: 1 }); // warm-up
   await measureHttp(subject, { ...options, seconds: 1 });
-  let base: HttpMeasure | undefined;
-  let subj: HttpMeasure | undefined;
-  for (let round = 0; round < (options.rounds ?? 3); round += 1) {
-    base = best(base, await measureHttp(baseline, options));
-    subj = best(subj, await measureHttp(subject, options));
+  const rounds: { baseline: HttpMeasure; subject: HttpMeasure; ratio: number }[] = [];
+  for (let round = 0; round < (options.rounds ?? 5); round += 1) {
+    const base = await measureHttp(baseline, options);
+    const subj = await measureHttp(subject, options);
+    if (subj.errors + subj.non2xx > 0)
+      throw new Error(
+        `the measured route answered ${subj.non2xx} non-2xx replies and ${subj.errors} errors`,
+      );
+    rounds.push({
+      baseline: base,
+      subject: subj,
+      ratio: subj.requestsPerSecond / base.requestsPerSecond,
+    });
   }
-  if (!base || !subj) throw new Error('compareHttp needs at least one round');
-  if (subj.errors + subj.non2xx > 0)
-    throw new Error(
-      `the measured route answered ${subj.non2xx} non-2xx replies and ${subj.errors} errors`,
-    );
-  return { baseline: base, subject: subj };
+  const ratios = rounds.map((r) => r.ratio).sort((x, y) => x - y);
+  const median = rounds.find((r) => r.ratio === ratios[Math.floor((ratios.length - 1) / 2)]);
+  if (!median) throw new Error('compareHttp needs at least one round');
+  return { baseline: median.baseline, subject: median.subject, ratios };
+}
+
+/** The per-round ratios, for a result's notes: how much the machine moved during the run. */
+export function ratioSpread(ratios: number[]): string {
+  return `rounds ${ratios.map((r) => r.toFixed(2)).join(' ')}`;
 }
 
 /** Starts a TypeScript file as a child process; it prints one JSON line when ready. */

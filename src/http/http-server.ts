@@ -7,7 +7,6 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
   LogController,
-  type onSendHookHandler,
   type RawServerDefault,
 } from 'fastify';
 import {
@@ -19,6 +18,7 @@ import {
 } from 'fastify-type-provider-zod';
 import { type Logger, pino } from 'pino';
 import { AppError, type ErrorCode, type ErrorDetail, errorStatus } from '../errors/errors.js';
+import { accessLine, createAccessLog, installAccessLog, unmatchedRouteJson } from './access-log.js';
 import type { App } from './app-types.js';
 import { documentHeaders } from './pages.js';
 import { replySerializerCompiler } from './serializer.js';
@@ -130,49 +130,6 @@ declare module 'fastify' {
 }
 
 /**
- * One line per request, with the route pattern rather than the URL, so that
- * identifiers in paths or queries never reach the log. Each route gets a hook
- * that knows its own pattern when it is added (looking it up per request,
- * through `request.routeOptions`, cost more than writing the line); requests
- * no route matched are logged by the one global hook, as `unmatched`. The
- * fields are fixed and hold no secrets, so the line skips the redaction pass.
- *
- * The line is written when the reply is handed to the socket (onSend), and
- * `ms` is the time until then. Writing it when the reply has finished
- * (onResponse) would make Fastify listen for every reply's finish event,
- * which measured cost more than the line itself; for a JSON reply the two
- * moments are the same, for a streamed export `ms` is the time until the
- * stream starts.
- */
-function installAccessLog(app: App, logger: Logger): void {
-  const accessLog = logger.child({}, { redact: { paths: [] } });
-  const writeLine = (route: string, request: FastifyRequest, reply: FastifyReply) =>
-    accessLog.info(
-      {
-        reqId: request.id,
-        method: request.method,
-        route,
-        status: reply.statusCode,
-        ms: request.startedAt === 0 ? 0 : Math.round(performance.now() - request.startedAt),
-      },
-      'request',
-    );
-  app.addHook('onSend', (request, reply, payload, done) => {
-    if (request.is404) writeLine('unmatched', request, reply);
-    done(null, payload);
-  });
-  app.addHook('onRoute', (route) => {
-    const pattern = route.url;
-    const own = route.onSend === undefined ? [] : [route.onSend].flat();
-    const logged: onSendHookHandler = (request, reply, payload, done) => {
-      writeLine(pattern, request, reply);
-      done(null, payload);
-    };
-    route.onSend = [...own, logged];
-  });
-}
-
-/**
  * How the request and reply objects Fastify passes to its log lines are
  * written: the method and status only. Never the URL (it can hold
  * identifiers) or headers (they hold keys).
@@ -201,30 +158,36 @@ export async function createHttpServer(options: HttpServerOptions): Promise<App>
   }).withTypeProvider<ZodTypeProvider>();
 
   // No child logger per request (it cost more than the route): the lines a
-  // request logs carry its id themselves.
+  // request logs carry its id themselves. request.log and reply.log are set
+  // in the first hook rather than by a child logger factory, which Fastify
+  // checks for a complete logger on every request.
   const log = options.logger.child({}, { serializers: frameworkLogSerializers });
   app.log = log;
-  app.setChildLoggerFactory(() => log);
+  const writeAccessLine = createAccessLog(options.logger);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(replySerializerCompiler);
   app.setErrorHandler(handleError);
-  app.setNotFoundHandler((request, reply) =>
-    sendError(
+  app.setNotFoundHandler((request, reply) => {
+    reply.status(errorStatus.not_found);
+    writeAccessLine(accessLine(unmatchedRouteJson, request, reply));
+    return sendError(
       reply,
       request,
       'not_found',
       `There is no route ${request.method} ${request.url.split('?')[0]}; see /docs`,
-    ),
-  );
+    );
+  });
 
   app.decorateRequest('startedAt', 0);
   app.addHook('onRequest', (request, reply, done) => {
     request.startedAt = performance.now();
+    request.log = log;
+    reply.log = log;
     reply.headers(apiHeaders);
     reply.header('x-request-id', request.id);
     done();
   });
-  installAccessLog(app, options.logger);
+  installAccessLog(app, writeAccessLine);
 
   await app.register(fastifySwagger, {
     openapi: {
