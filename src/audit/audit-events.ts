@@ -66,6 +66,8 @@ const requestTransitionPayload = z
     reason: text.optional(),
   })
   .strict();
+/** Sealed fields of the request events: the requester's identities and the operator's reason. */
+const requestPersonal = ['identities', 'reason'] as const;
 const holdPayload = z.object({ holdId: id, reason: text.optional() }).strict();
 
 type ActionDefinition = { payload: z.ZodObject; personal: readonly string[] };
@@ -98,8 +100,9 @@ export const auditActions = {
     personal: [],
   },
   'subject.restricted': {
+    // The ground of the restriction, or the operator's words on lifting it: about the person.
     payload: z.object({ reason: text.optional(), lifted: z.boolean().optional() }).strict(),
-    personal: [],
+    personal: ['reason'],
   },
   'subject.objected': {
     payload: z
@@ -187,12 +190,15 @@ export const auditActions = {
   'consent.withdrawn': { payload: consentPayload, personal: [] },
   'consent.refused': { payload: consentPayload, personal: [] },
   'consent.expired': { payload: consentPayload, personal: [] },
-  'request.created': { payload: rightsRequestPayload, personal: ['identities'] },
-  'request.verified': { payload: rightsRequestPayload, personal: ['identities'] },
-  'request.extended': { payload: rightsRequestPayload, personal: ['identities'] },
-  'request.completed': { payload: rightsRequestPayload, personal: ['identities'] },
-  'request.rejected': { payload: rightsRequestPayload, personal: ['identities'] },
-  'request.transitioned': { payload: requestTransitionPayload, personal: [] },
+  // A request's reason is an operator's (or the controller's) free text about
+  // the person ("rejected: John's ID card photo was blurry"): sealed with the
+  // identities, so erasing the subject erases it from the log too.
+  'request.created': { payload: rightsRequestPayload, personal: requestPersonal },
+  'request.verified': { payload: rightsRequestPayload, personal: requestPersonal },
+  'request.extended': { payload: rightsRequestPayload, personal: requestPersonal },
+  'request.completed': { payload: rightsRequestPayload, personal: requestPersonal },
+  'request.rejected': { payload: rightsRequestPayload, personal: requestPersonal },
+  'request.transitioned': { payload: requestTransitionPayload, personal: ['reason'] },
   'request.forwarded': {
     payload: z
       .object({
@@ -212,6 +218,7 @@ export const auditActions = {
         rightsRequestId: id,
         type: z.string().max(64).optional(),
         from: requestStatus.optional(),
+        // Avow's own words ("not verified by <date>"), never an operator's: in clear.
         reason: text.optional(),
       })
       .strict(),

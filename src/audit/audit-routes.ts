@@ -96,7 +96,7 @@ const entryReply = z
     payload: z.record(z.string(), z.unknown()),
     ip: z.string().nullable(),
     userAgent: z.string().nullable(),
-    /** Other sealed fields (identities), opened for the caller. */
+    /** Other sealed fields (identities, a request’s reason), opened for the caller. */
     personal: z.record(z.string(), z.unknown()),
     personalState: z
       .enum(['sealed', 'erased', 'none'])

@@ -241,6 +241,14 @@ describe('Clevenio (two weeks)', () => {
       'restriction lifted: the data was verified as accurate',
     ]);
     expect((await decide(token, subjectId, 'email_marketing')).allowed).toBe(true);
+    // The ground and the operator's words are about the person: sealed with their data in the log.
+    const logged = await avow.call<{
+      items: { payload: Record<string, unknown>; personal: Record<string, unknown> }[];
+    }>('GET', `/v1/audit?action=subject.restricted&subject=${subjectId}`, { token });
+    expect(logged.body.items.map((e) => [e.payload, e.personal])).toEqual([
+      [{ lifted: true }, { reason: 'the data was verified as accurate' }],
+      [{}, { reason: 'accuracy_contested' }],
+    ]);
     const twice = await avow.call('POST', `/v1/requests/${filed.id}/lift-restriction`, {
       token,
       body: { reason: 'again' },
