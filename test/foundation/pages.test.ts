@@ -1,6 +1,7 @@
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestAvow, type TestAvow } from '../support/avow.js';
+import { launchBrowser } from '../support/browser.js';
 
 /** Avow's own pages in a real browser (Debian's chromium, headless), under their security headers. */
 let avow: TestAvow;
@@ -8,10 +9,7 @@ let browser: Browser;
 
 beforeAll(async () => {
   avow = await startTestAvow();
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
-  });
+  browser = await launchBrowser();
 });
 afterAll(async () => {
   await browser?.close();
