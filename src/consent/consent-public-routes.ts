@@ -4,7 +4,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { auditContextFrom } from '../audit/audit-events.js';
 import { sha256 } from '../crypto/hashing.js';
-import { AppError } from '../errors/errors.js';
+import { AppError, notFound } from '../errors/errors.js';
 import type { App } from '../http/app-types.js';
 import { asPage } from '../http/pages.js';
 import { errorReply } from '../http/schemas.js';
@@ -179,15 +179,27 @@ export async function registerConsentPublicRoutes(
       async (request) => consent.bannerConfig(request.params.tenantId),
     );
 
-    /** The visitor from a token, or a new one when there is none. */
-    async function visitorFrom(tenantId: string, token: string | undefined) {
-      if (token === undefined) return consent.newVisitor(tenantId);
+    /** The visitor a token names; 400 when it is not one of this tenant's. */
+    function visitorIdOf(tenantId: string, token: string): string {
       const visitorId = consent.readVisitor(tenantId, token);
       if (!visitorId) {
         throw new AppError('bad_request', 'The visitor token is not valid for this tenant', {
           details: [{ path: 'visitor', message: 'send the token a previous reply gave, or none' }],
         });
       }
+      return visitorId;
+    }
+
+    /**
+     * The visitor from a token, or a new one when there is none. A visitor
+     * linked to a subject that was since erased is a new visitor too: the
+     * person is a stranger again, and nothing more is recorded on the erased
+     * subject (nor are its states shown to whoever holds the old token).
+     */
+    async function visitorFrom(tenantId: string, token: string | undefined) {
+      if (token === undefined) return consent.newVisitor(tenantId);
+      const visitorId = visitorIdOf(tenantId, token);
+      if (await consent.visitorOfErased(tenantId, visitorId)) return consent.newVisitor(tenantId);
       return { visitorId, token };
     }
 
@@ -222,6 +234,7 @@ export async function registerConsentPublicRoutes(
             400: errorReply,
             404: errorReply,
             409: errorReply,
+            410: errorReply,
             422: errorReply,
             429: errorReply,
           },
@@ -285,7 +298,13 @@ export async function registerConsentPublicRoutes(
           security: [],
           params: tenantParams,
           querystring: z.object({ visitor: visitorToken }),
-          response: { 200: publicStateReply, 400: errorReply, 404: errorReply, 429: errorReply },
+          response: {
+            200: publicStateReply,
+            400: errorReply,
+            404: errorReply,
+            410: errorReply,
+            429: errorReply,
+          },
         },
       },
       async (request) => {
@@ -314,7 +333,13 @@ export async function registerConsentPublicRoutes(
           body: z
             .object({ visitor: visitorToken, channel: publicChannel.default('privacy_center') })
             .strict(),
-          response: { 200: publicStateReply, 400: errorReply, 404: errorReply, 429: errorReply },
+          response: {
+            200: publicStateReply,
+            400: errorReply,
+            404: errorReply,
+            410: errorReply,
+            429: errorReply,
+          },
         },
       },
       async (request) => {
@@ -353,8 +378,10 @@ export async function registerConsentPublicRoutes(
       },
       async (request) => {
         const { tenantId, receiptId } = request.params;
-        const visitor = await visitorFrom(tenantId, request.query.visitor);
-        const found = await consent.receipt(tenantId, receiptId, { visitorId: visitor.visitorId });
+        const visitorId = visitorIdOf(tenantId, request.query.visitor);
+        // A visitor of an erased subject sees no receipts (and no new visitor is made for a read).
+        if (await consent.visitorOfErased(tenantId, visitorId)) throw notFound('Receipt');
+        const found = await consent.receipt(tenantId, receiptId, { visitorId });
         return { receipt: found.receipt, signature: found.signature };
       },
     );

@@ -166,7 +166,13 @@ export function registerConsentRoutes(app: App, deps: { consent: ConsentService;
         summary:
           'Record consent events (given, withdrawn, refused, expired, objected) and get a signed receipt',
         body: recordBody,
-        response: { 201: recordReply, ...authErrors, 409: errorReply, 422: errorReply },
+        response: {
+          201: recordReply,
+          ...authErrors,
+          409: errorReply,
+          410: errorReply,
+          422: errorReply,
+        },
       },
     },
     async (request, reply) => {
@@ -192,7 +198,13 @@ export function registerConsentRoutes(app: App, deps: { consent: ConsentService;
         tags,
         summary: 'Withdraw consent in one call: every purpose given, or the ones named',
         body: withdrawBody,
-        response: { 200: recordReply, ...authErrors, 409: errorReply, 422: errorReply },
+        response: {
+          200: recordReply,
+          ...authErrors,
+          409: errorReply,
+          410: errorReply,
+          422: errorReply,
+        },
       },
     },
     async (request) => {

@@ -8,7 +8,7 @@ import { addDuration, parseDuration } from '../register/duration.js';
 import type { CookieCategory, Register } from '../register/register-schema.js';
 import { cookieCategories } from '../register/register-schema.js';
 import { findTenant } from '../tenancy/tenants-store.js';
-import { findSubject, listMerges } from '../vault/vault-store.js';
+import { findCurrentSubject, findSubject, listMerges, MERGE_HOPS } from '../vault/vault-store.js';
 import {
   anonymiseIp,
   applyEvent,
@@ -86,6 +86,11 @@ export type RecordInput = {
   userAgent?: string | undefined;
   /** Leave out changes that would not change the state (GPC, unsubscribe: idempotent). */
   onlyChanges?: boolean;
+  /**
+   * A subject that was erased: refused (410) by default; `skip` records
+   * nothing and answers with no events (expiry, one-click unsubscribe).
+   */
+  ifErased?: 'refuse' | 'skip';
 };
 
 export type ConsentStateView = ConsentStateRecord & {
@@ -101,8 +106,6 @@ export type RecordResult = {
   states: ConsentStateView[];
 };
 
-/** How many merges in a row a subject's id is followed through (merges of merged subjects). */
-const MERGE_HOPS = 8;
 /** States expired per query; each holder is one transaction. */
 const EXPIRY_PAGE = 500;
 const expiryContext: AuditContext = { actor: { type: 'system', id: 'consent-expiry' } };
@@ -161,19 +164,19 @@ export function createConsentService(deps: ConsentServiceDeps) {
    * The subject a named one is now: a merged subject records as the subject it
    * was merged into (chains followed), so a choice made through its id (an
    * unsubscribe link already mailed, a linked visitor) reaches the person's
-   * state. Read with the shared lock the vault's writes take: a merge in
-   * progress finishes first, and then its result is followed. Erased and
-   * merged subjects are not refused here: expiry and history come this way.
+   * state. Read with the shared lock the vault's writes take: a merge or
+   * erasure in progress finishes first, and then its result is seen. Erased
+   * subjects are not refused here (history reads come this way); `record`
+   * refuses them.
    */
-  async function currentSubject(tx: Db, tenantId: string, subjectId: string): Promise<string> {
-    let subject = await findSubject(tx, tenantId, subjectId, { forShare: true });
-    for (let hop = 0; subject?.status === 'merged' && subject.mergedInto; hop++) {
-      if (hop === MERGE_HOPS)
-        throw new Error(`subject ${subjectId}: more than ${MERGE_HOPS} merges to follow`);
-      subject = await findSubject(tx, tenantId, subject.mergedInto, { forShare: true });
-    }
+  async function currentSubject(
+    tx: Db,
+    tenantId: string,
+    subjectId: string,
+  ): Promise<{ id: string; erased: boolean }> {
+    const subject = await findCurrentSubject(tx, tenantId, subjectId, { forShare: true });
     if (!subject) throw notFound('Subject');
-    return subject.id;
+    return { id: subject.id, erased: subject.status === 'erased' };
   }
 
   /** A visitor linked to a subject records as that subject; a merged subject as the one it went into. */
@@ -181,16 +184,21 @@ export function createConsentService(deps: ConsentServiceDeps) {
     tx: Db,
     tenantId: string,
     holder: Holder,
-  ): Promise<{ holderId: string; subjectId: string | null }> {
+  ): Promise<{ holderId: string; subjectId: string | null; erased: boolean }> {
     if ('subjectId' in holder) {
-      const subjectId = await currentSubject(tx, tenantId, holder.subjectId);
-      return { holderId: subjectId, subjectId };
+      const subject = await currentSubject(tx, tenantId, holder.subjectId);
+      return { holderId: subject.id, subjectId: subject.id, erased: subject.erased };
     }
     const visitor = await findVisitor(tx, tenantId, holder.visitorId);
     if (!visitor) throw notFound('Visitor');
-    if (!visitor.subjectId) return { holderId: visitor.id, subjectId: null };
-    const subjectId = await currentSubject(tx, tenantId, visitor.subjectId);
-    return { holderId: subjectId, subjectId };
+    if (!visitor.subjectId) return { holderId: visitor.id, subjectId: null, erased: false };
+    const subject = await currentSubject(tx, tenantId, visitor.subjectId);
+    return { holderId: subject.id, subjectId: subject.id, erased: subject.erased };
+  }
+
+  /** Whether a visitor is linked to a subject that was erased (its choices have nowhere to go). */
+  async function visitorOfErased(tenantId: string, visitorId: string): Promise<boolean> {
+    return (await resolveHolder(db, tenantId, { visitorId })).erased;
   }
 
   async function record(input: RecordInput): Promise<RecordResult> {
@@ -205,7 +213,22 @@ export function createConsentService(deps: ConsentServiceDeps) {
     const userAgent = (input.userAgent ?? input.context.userAgent)?.slice(0, 500) ?? null;
 
     return db.transaction().execute(async (tx) => {
-      const { holderId, subjectId } = await resolveHolder(tx, input.tenantId, input.holder);
+      const { holderId, subjectId, erased } = await resolveHolder(tx, input.tenantId, input.holder);
+      // Nothing is recorded about an erased person: no event, receipt, state
+      // or audit entry on the tombstone (the shared lock above let an erasure
+      // in progress finish first, so this sees it).
+      if (erased) {
+        if (input.ifErased === 'skip') return { holderId, events: [], receipt: null, states: [] };
+        throw new AppError('gone', 'The subject was erased; nothing is recorded about it', {
+          details: [
+            {
+              path: 'subjectId' in input.holder ? 'body.subjectId' : 'body.visitorId',
+              message:
+                'subjectId' in input.holder ? 'erased' : 'linked to a subject that was erased',
+            },
+          ],
+        });
+      }
       const before = new Map(
         (await listStates(tx, input.tenantId, holderId, { forUpdate: true })).map((s) => [
           `${s.purpose} ${s.medium}`,
@@ -514,6 +537,8 @@ export function createConsentService(deps: ConsentServiceDeps) {
       channel: 'unsubscribe_link',
       context: input.context,
       onlyChanges: true,
+      // Nothing is left to mail an erased person; the link still answers success.
+      ifErased: 'skip',
     });
     return { changed: result.events.length > 0, purposeName: purpose?.name ?? input.claim.purpose };
   }
@@ -716,6 +741,8 @@ export function createConsentService(deps: ConsentServiceDeps) {
             channel: 'expiry',
             context: expiryContext,
             onlyChanges: true,
+            // Erased after the page was read: left alone, as the query leaves them.
+            ifErased: 'skip',
           });
           expired += result.events.length;
         }
@@ -781,6 +808,7 @@ export function createConsentService(deps: ConsentServiceDeps) {
     receipts,
     newVisitor,
     readVisitor,
+    visitorOfErased,
     link,
     markForRenewal,
     expireLapsed,

@@ -3,7 +3,7 @@ import { type BlindIndex, normaliseIdentity } from '../crypto/blind-index.js';
 import type { Db } from '../db/database.js';
 import { AppError, type ErrorDetail, notFound } from '../errors/errors.js';
 import type { AuditSeam, VaultContext } from '../vault/vault-service.js';
-import { findSubject, findSubjectIdsByIndex, updateSubject } from '../vault/vault-store.js';
+import { findCurrentSubject, findSubjectIdsByIndex, updateSubject } from '../vault/vault-store.js';
 import { type Decision, decide, needsCollected } from './decide.js';
 import type { PolicySource } from './policy-source.js';
 import type { SubjectStateCache } from './subject-state-cache.js';
@@ -193,8 +193,29 @@ export function createDecisionsService(deps: {
   }
 
   /**
-   * The consent ledger and rights requests set state here, inside their own
-   * transaction (pass it as `tx`), after writing their own events.
+   * The subject a rights request acts on, locked as the vault's writes lock it
+   * (FOR SHARE: a merge or erasure in progress finishes first). A subject
+   * merged meanwhile is followed to the one it went into, as the consent
+   * ledger follows it: the objection or restriction is the person's, and the
+   * request cannot be pointed elsewhere. Written under the merged-away id, it
+   * would sit on a tombstone no decision reads. A restriction changes the
+   * subject row itself, so it locks FOR UPDATE (a shared lock upgraded by two
+   * writers at once would deadlock).
+   */
+  async function currentSubjectId(
+    tx: Db,
+    tenantId: string,
+    subjectId: string,
+    lock: { forShare: true } | { forUpdate: true },
+  ): Promise<string> {
+    const subject = await findCurrentSubject(tx, tenantId, subjectId, lock);
+    if (!subject) throw notFound('Subject');
+    return subject.id;
+  }
+
+  /**
+   * Rights requests set state here, inside their own transaction (pass it as
+   * `tx`), and audit it under the subject returned: the one acted on.
    */
   async function setState(
     tx: Db,
@@ -202,27 +223,31 @@ export function createDecisionsService(deps: {
     subjectId: string,
     purpose: string,
     change: PurposeStateChange,
-  ): Promise<StoredPurposeState> {
-    const subject = await findSubject(tx, tenantId, subjectId);
-    if (!subject) throw notFound('Subject');
-    return setPurposeState(tx, tenantId, subjectId, purpose, change, now());
+  ): Promise<{ subjectId: string; state: StoredPurposeState }> {
+    const current = await currentSubjectId(tx, tenantId, subjectId, { forShare: true });
+    return {
+      subjectId: current,
+      state: await setPurposeState(tx, tenantId, current, purpose, change, now()),
+    };
   }
 
-  /** Art. 18 restriction of all processing for a subject (null lifts it). */
+  /** Art. 18 restriction of all processing for a subject (null lifts it); returns the subject acted on. */
   async function setRestriction(
     tx: Db,
     tenantId: string,
     subjectId: string,
     restriction: { at: Date; ground: string } | null,
-  ): Promise<void> {
+  ): Promise<string> {
+    const current = await currentSubjectId(tx, tenantId, subjectId, { forUpdate: true });
     const updated = await updateSubject(
       tx,
       tenantId,
-      subjectId,
+      current,
       { restrictedAt: restriction?.at ?? null, restrictionGround: restriction?.ground ?? null },
       now(),
     );
     if (!updated) throw notFound('Subject');
+    return current;
   }
 
   return { decide: decideOne, decideBatch, setState, setRestriction };

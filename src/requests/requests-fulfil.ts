@@ -378,7 +378,8 @@ async function restriction(
     kept: [],
     partial: false,
     inTx: async (tx) => {
-      await deps.decisions.setRestriction(tx, input.ctx.tenantId, subjectId, {
+      // The subject acted on: a subject merged meanwhile is followed to the one it went into.
+      const restricted = await deps.decisions.setRestriction(tx, input.ctx.tenantId, subjectId, {
         at: input.now,
         ground,
       });
@@ -386,7 +387,7 @@ async function restriction(
         tx,
         event(input, {
           action: 'subject.restricted',
-          subjectId,
+          subjectId: restricted,
           outcome: 'success',
           payload: { reason: ground },
         }),
@@ -449,18 +450,23 @@ async function objection(deps: FulfilmentDeps, input: FulfilInput): Promise<Fulf
     partialReason:
       refused.length > 0 ? 'some purposes continue; the reasons are listed' : undefined,
     inTx: async (tx) => {
+      // The subject acted on: a subject merged meanwhile is followed to the one it went into.
+      let objected = subjectId;
       for (const purpose of stop) {
-        await deps.decisions.setState(tx, input.ctx.tenantId, subjectId, purpose, {
-          objectedAt: input.now,
-          objectionSource: `request:${input.request.id}`,
-        });
+        ({ subjectId: objected } = await deps.decisions.setState(
+          tx,
+          input.ctx.tenantId,
+          subjectId,
+          purpose,
+          { objectedAt: input.now, objectionSource: `request:${input.request.id}` },
+        ));
       }
       if (stop.length > 0) {
         await deps.audit.record(
           tx,
           event(input, {
             action: 'subject.objected',
-            subjectId,
+            subjectId: objected,
             outcome: 'success',
             payload: { purposes: stop },
           }),

@@ -1254,7 +1254,7 @@ export function createRequestsService(deps: RequestsServiceDeps) {
       const request = await findOrThrow(tx, ctx.tenantId, id, true);
       const subjectId = liftable(request);
       await note(tx, ctx, request, 'mail', 'notice of lifting e-mailed');
-      await deps.decisions.setRestriction(tx, request.tenantId, subjectId, null);
+      const lifted = await deps.decisions.setRestriction(tx, request.tenantId, subjectId, null);
       await audit.record(tx, {
         tenantId: request.tenantId,
         actor: ctx.actor,
@@ -1262,7 +1262,7 @@ export function createRequestsService(deps: RequestsServiceDeps) {
         userAgent: ctx.userAgent,
         requestId: ctx.requestId,
         action: 'subject.restricted',
-        subjectId,
+        subjectId: lifted,
         outcome: 'success',
         payload: { lifted: true, reason: reason.slice(0, auditTextMax) },
       });

@@ -117,6 +117,29 @@ export async function findSubject(
   return row ? toSubject(row) : undefined;
 }
 
+/** How many merges in a row are followed (merges of merged subjects). */
+export const MERGE_HOPS = 8;
+
+/**
+ * The subject a named one is now: a merged subject is followed to the subject
+ * it was merged into (chains followed), each row read with the lock asked for.
+ * Undefined for an unknown id. The subject returned may be erased.
+ */
+export async function findCurrentSubject(
+  db: Db,
+  tenantId: string,
+  id: string,
+  options: { forUpdate?: boolean; forShare?: boolean } = {},
+): Promise<Subject | undefined> {
+  let subject = await findSubject(db, tenantId, id, options);
+  for (let hop = 0; subject?.status === 'merged' && subject.mergedInto; hop++) {
+    if (hop === MERGE_HOPS)
+      throw new Error(`subject ${id}: more than ${MERGE_HOPS} merges to follow`);
+    subject = await findSubject(db, tenantId, subject.mergedInto, options);
+  }
+  return subject;
+}
+
 export async function findSubjects(
   db: Db,
   tenantId: string,

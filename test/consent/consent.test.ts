@@ -565,6 +565,149 @@ describe('public consent routes, GPC and receipts', () => {
     expect((await linkTo(into)).status).toBe(200);
   });
 
+  it('records nothing on an erased subject: the API answers 410, unsubscribe and the banner write nothing', async () => {
+    const { tenantId, token, subjectId } = await consentTenant(avow);
+    const given = await avow.call('POST', '/v1/consent/events', {
+      token,
+      body: { subjectId, purposes: [{ purpose: 'newsletter', action: 'given' }] },
+    });
+    expect(given.status).toBe(201);
+    const link = await avow.call<{ url: string }>('POST', '/v1/consent/unsubscribe-links', {
+      token,
+      body: { subjectId, purpose: 'newsletter' },
+    });
+    const unsubscribePath = `${new URL(link.body.url).pathname}${new URL(link.body.url).search}`;
+    const base = `/v1/public/tenants/${tenantId}/consent`;
+    const chose = await avow.call<{ visitor: string; receiptIds: string[] }>('POST', base, {
+      token: null,
+      body: { choices: { analytics: true } },
+    });
+    const oldToken = chose.body.visitor;
+    const oldVisitor = oldToken.split('.')[0] ?? '';
+    expect(
+      (
+        await avow.call('POST', `/v1/consent/visitors/${oldVisitor}/link`, {
+          token,
+          body: { subjectId },
+        })
+      ).status,
+    ).toBe(200);
+    const erased = await avow.call('POST', `/v1/subjects/${subjectId}/erase`, { token, body: {} });
+    expect(erased.status, erased.text).toBe(200);
+
+    // What names the erased person: its own and its visitor's events and receipts, its
+    // audit entries, its ledger state and the purpose state decisions read.
+    const { db } = avow.database;
+    const holders = [subjectId, oldVisitor];
+    const written = async () => ({
+      events: await db
+        .selectFrom('consentEvents')
+        .select(['id', 'holderId', 'action'])
+        .where('tenantId', '=', tenantId)
+        .where('holderId', 'in', holders)
+        .orderBy('id')
+        .execute(),
+      receipts: await db
+        .selectFrom('consentReceipts')
+        .select('id')
+        .where('tenantId', '=', tenantId)
+        .where('holderId', 'in', holders)
+        .orderBy('id')
+        .execute(),
+      states: await db
+        .selectFrom('consentState')
+        .selectAll()
+        .where('tenantId', '=', tenantId)
+        .where('holderId', 'in', holders)
+        .orderBy('holderId')
+        .orderBy('purpose')
+        .execute(),
+      purposeStates: await db
+        .selectFrom('subjectPurposeState')
+        .selectAll()
+        .where('tenantId', '=', tenantId)
+        .where('subjectId', '=', subjectId)
+        .execute(),
+      audit: await db
+        .selectFrom('auditEvents')
+        .select(['id', 'action'])
+        .where('tenantId', '=', tenantId)
+        .where('subjectId', '=', subjectId)
+        .orderBy('id')
+        .execute(),
+    });
+    const before = await written();
+    expect(before.purposeStates).toEqual([]);
+
+    type ErrorReply = { error: { code: string; details?: { path: string; message: string }[] } };
+    for (const action of ['given', 'withdrawn', 'objected']) {
+      const reply = await avow.call<ErrorReply>('POST', '/v1/consent/events', {
+        token,
+        body: { subjectId, purposes: [{ purpose: 'newsletter', action }] },
+      });
+      expect(reply.status, reply.text).toBe(410);
+      expect(reply.body.error.code).toBe('gone');
+      expect(reply.body.error.details?.[0]).toEqual({ path: 'body.subjectId', message: 'erased' });
+    }
+    const viaVisitor = await avow.call<ErrorReply>('POST', '/v1/consent/events', {
+      token,
+      body: { visitorId: oldVisitor, purposes: [{ purpose: 'newsletter', action: 'given' }] },
+    });
+    expect(viaVisitor.status).toBe(410);
+    const withdrawal = await avow.call('POST', '/v1/consent/withdrawals', {
+      token,
+      body: { subjectId },
+    });
+    expect(withdrawal.status).toBe(410);
+
+    // One-click unsubscribe answers success (there is no one left to mail) and writes nothing.
+    const unsubscribed = await avow.call('POST', unsubscribePath, {
+      token: null,
+      rawBody: 'List-Unsubscribe=One-Click',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    expect(unsubscribed.status).toBe(200);
+    expect(unsubscribed.text).toContain('You are unsubscribed');
+
+    // The banner's old token is a stranger's now: its choices start a new visitor, on no one.
+    const banner = await avow.call<{ visitor: string; states: State[] }>('POST', base, {
+      token: null,
+      headers: { 'sec-gpc': '1' },
+      body: { visitor: oldToken, choices: { analytics: false } },
+    });
+    expect(banner.status, banner.text).toBe(200);
+    expect(banner.body.visitor).not.toBe(oldToken);
+    const newVisitor = banner.body.visitor.split('.')[0] ?? '';
+    const read = await avow.call<{ visitor: string; states: State[] }>(
+      'GET',
+      `${base}?visitor=${encodeURIComponent(oldToken)}`,
+      { token: null },
+    );
+    expect(read.status).toBe(200);
+    expect(read.body.states).toEqual([]);
+    const withdrawn = await avow.call('POST', `${base}/withdraw`, {
+      token: null,
+      body: { visitor: oldToken },
+    });
+    expect(withdrawn.status).toBe(200);
+    const oldReceipt = await avow.call(
+      'GET',
+      `${base}/receipts/${chose.body.receiptIds[0]}?visitor=${encodeURIComponent(oldToken)}`,
+      { token: null },
+    );
+    expect(oldReceipt.status).toBe(404);
+
+    // Nothing more names the erased person; the new visitor's choices went on the new visitor.
+    expect(await written()).toEqual(before);
+    const onNewVisitor = await db
+      .selectFrom('consentEvents')
+      .select('action')
+      .where('tenantId', '=', tenantId)
+      .where('holderId', '=', newVisitor)
+      .execute();
+    expect(onNewVisitor.length).toBeGreaterThan(0);
+  });
+
   it('answers 404 for an unknown tenant and writes nothing', async () => {
     const visitors = async () =>
       (await avow.database.db.selectFrom('consentVisitors').select('id').execute()).length;

@@ -257,6 +257,53 @@ describe('Clevenio (two weeks)', () => {
   });
 });
 
+describe('a subject merged before its request is fulfilled', () => {
+  it('an objection and a restriction land on the subject it was merged into, not on the tombstone', async () => {
+    const { token } = await tenantWithRegister(avow, 'aize.yaml');
+    const audited = async (subjectId: string, action: string) =>
+      (
+        await avow.database.db
+          .selectFrom('auditEvents')
+          .select('id')
+          .where('subjectId', '=', subjectId)
+          .where('action', '=', action)
+          .execute()
+      ).length;
+    for (const [type, extra, action] of [
+      ['objection', { purposes: ['crm'] }, 'subject.objected'],
+      ['restriction', { ground: 'accuracy_contested' }, 'subject.restricted'],
+    ] as const) {
+      const person = async (email: string) => {
+        const id = await subjectWithRecords(avow, token, {
+          kind: 'customer.user',
+          email,
+          records: [{ category: 'user.name', value: 'Kari', purposes: ['provide_service', 'crm'] }],
+        });
+        await inRelationship(token, id);
+        return id;
+      };
+      const from = await person(`${type}-from@example.no`);
+      const into = await person(`${type}-into@example.no`);
+      const created = await avow.call<RequestView>('POST', '/v1/requests', {
+        token,
+        body: { type, email: `${type}-from@example.no`, subjectId: from, ...extra },
+      });
+      expect(created.status, created.text).toBe(201);
+      const merged = await avow.call('POST', '/v1/subjects/merge', { token, body: { from, into } });
+      expect(merged.status, merged.text).toBe(200);
+      expect((await decide(token, into, 'crm')).allowed).toBe(true);
+
+      await fulfil(token, created.body.id);
+      // Decisions read the subject the person now is: the request reached it.
+      const after = await decide(token, into, 'crm');
+      expect(after.allowed, type).toBe(false);
+      expect(after.reasons.length).toBeGreaterThan(0);
+      expect(await audited(into, action)).toBe(1);
+      expect(await audited(from, action)).toBe(0);
+    }
+  });
+});
+
 describe('deadlines (demo register: extension allowed)', () => {
   it('extends once with a reason sent to the requester, pauses while waiting, reminds and lists overdue', async () => {
     const { tenantId, token } = await tenantWithRegister(avow, 'demo.yaml');
