@@ -72,6 +72,15 @@ const publicStateReply = z.object({
   gpcApplied: z.boolean(),
 });
 
+/** A visitor's states, or why not (410: the visitor's subject was erased during the call). */
+const visitorStateReplies = {
+  200: publicStateReply,
+  400: errorReply,
+  404: errorReply,
+  410: errorReply,
+  429: errorReply,
+};
+
 const contentTag = (text: string) => sha256(text).toString('base64url').slice(0, 22);
 
 const gpcOn = (request: FastifyRequest): boolean => request.headers['sec-gpc'] === '1';
@@ -298,13 +307,7 @@ export async function registerConsentPublicRoutes(
           security: [],
           params: tenantParams,
           querystring: z.object({ visitor: visitorToken }),
-          response: {
-            200: publicStateReply,
-            400: errorReply,
-            404: errorReply,
-            410: errorReply,
-            429: errorReply,
-          },
+          response: visitorStateReplies,
         },
       },
       async (request) => {
@@ -333,13 +336,7 @@ export async function registerConsentPublicRoutes(
           body: z
             .object({ visitor: visitorToken, channel: publicChannel.default('privacy_center') })
             .strict(),
-          response: {
-            200: publicStateReply,
-            400: errorReply,
-            404: errorReply,
-            410: errorReply,
-            429: errorReply,
-          },
+          response: visitorStateReplies,
         },
       },
       async (request) => {
