@@ -362,6 +362,7 @@ export function registerConsentRoutes(app: App, deps: { consent: ConsentService;
           }),
           ...authErrors,
           409: errorReply,
+          410: errorReply,
           422: errorReply,
         },
       },

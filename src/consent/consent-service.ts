@@ -496,9 +496,19 @@ export function createConsentService(deps: ConsentServiceDeps) {
   }) {
     const active = await deps.registers.getActiveRegister(input.tenantId);
     checkPurposes(active?.register ?? null, [{ purpose: input.purpose, action: 'withdrawn' }]);
+    // A link names a subject of this tenant that can still be mailed: an
+    // unknown id (or another tenant's) is 404, an erased person 410; a merged
+    // subject's link names the subject it went into.
+    const subject = await findCurrentSubject(db, input.tenantId, input.subjectId);
+    if (!subject) throw notFound('Subject');
+    if (subject.status === 'erased') {
+      throw new AppError('gone', 'The subject was erased; there is nobody to mail', {
+        details: [{ path: 'body.subjectId', message: 'erased' }],
+      });
+    }
     const claim: UnsubscribeClaim = {
       tenantId: input.tenantId,
-      subjectId: input.subjectId,
+      subjectId: subject.id,
       purpose: input.purpose,
       medium: input.medium ?? 'all',
     };

@@ -565,6 +565,29 @@ describe('public consent routes, GPC and receipts', () => {
     expect((await linkTo(into)).status).toBe(200);
   });
 
+  it('makes no unsubscribe link for a subject it cannot mail: unknown or another tenant’s (404), erased (410)', async () => {
+    const { token, subjectId } = await consentTenant(avow);
+    const other = await consentTenant(avow);
+    const linkFor = (id: string) =>
+      avow.call<{ error: { code: string; details?: { path: string; message: string }[] } }>(
+        'POST',
+        '/v1/consent/unsubscribe-links',
+        { token, body: { subjectId: id, purpose: 'newsletter' } },
+      );
+    expect((await linkFor(subjectId)).status).toBe(200);
+    const unknown = await linkFor(`sub_${'0'.repeat(26)}`);
+    expect(unknown.status, unknown.text).toBe(404);
+    const othersSubject = await linkFor(other.subjectId);
+    expect(othersSubject.status, othersSubject.text).toBe(404);
+    expect(othersSubject.body.error.code).toBe('not_found');
+
+    const erased = await avow.call('POST', `/v1/subjects/${subjectId}/erase`, { token, body: {} });
+    expect(erased.status, erased.text).toBe(200);
+    const gone = await linkFor(subjectId);
+    expect(gone.status, gone.text).toBe(410);
+    expect(gone.body.error.details).toEqual([{ path: 'body.subjectId', message: 'erased' }]);
+  });
+
   it('records nothing on an erased subject: the API answers 410, unsubscribe and the banner write nothing', async () => {
     const { tenantId, token, subjectId } = await consentTenant(avow);
     const given = await avow.call('POST', '/v1/consent/events', {
