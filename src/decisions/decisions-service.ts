@@ -210,6 +210,11 @@ export function createDecisionsService(deps: {
   ): Promise<string> {
     const subject = await findCurrentSubject(tx, tenantId, subjectId, lock);
     if (!subject) throw notFound('Subject');
+    if (subject.status === 'erased') {
+      throw new AppError('gone', 'The subject was erased meanwhile; nothing is held to act on', {
+        details: [{ path: 'subjectId', message: 'erased' }],
+      });
+    }
     return subject.id;
   }
 

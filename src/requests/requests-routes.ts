@@ -349,7 +349,7 @@ export function registerRequestRoutes(app: App, deps: { requests: RequestsServic
         summary: 'Lift a restriction (recorded; the subject is told)',
         params: requestParams,
         body: z.object({ reason: z.string().min(1).max(1000) }).strict(),
-        response: { 200: requestReply, ...authErrors, 409: errorReply },
+        response: { 200: requestReply, ...authErrors, 409: errorReply, 410: errorReply },
       },
     },
     async (request) => {

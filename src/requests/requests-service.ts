@@ -19,6 +19,7 @@ import type { Mailer } from '../mail/mailer.js';
 import type { Register } from '../register/register-schema.js';
 import type { Tenant } from '../tenancy/tenants-store.js';
 import type { VaultContext } from '../vault/vault-service.js';
+import { findCurrentSubject } from '../vault/vault-store.js';
 import {
   type Fulfilment,
   type FulfilmentDeps,
@@ -1155,7 +1156,9 @@ export function createRequestsService(deps: RequestsServiceDeps) {
     const { register } = await context(ctx.tenantId);
     const policy = await deps.policies.current(ctx.tenantId);
     const requester = openRequester(request);
-    const subjectId = request.subjectId ?? (await findSubjectId(ctx, requester.email));
+    const subjectId = request.subjectId
+      ? await linkedSubjectHeld(request.tenantId, request.subjectId)
+      : await findSubjectId(ctx, requester.email);
     const result = await fulfilType(
       deps,
       { ctx, request, requester, register, policy, subjectId, options, now: now() },
@@ -1185,6 +1188,18 @@ export function createRequestsService(deps: RequestsServiceDeps) {
     if (subjectId && !request.subjectId)
       await updateRequest(db, request.tenantId, request.id, { subjectId }, now());
     return complete(ctx, id, result, result.inTx);
+  }
+
+  /**
+   * The subject a request linked to one acts on now: followed through merges
+   * to the one it went into, and none once it was erased (nothing is held, so
+   * an objection or restriction has nothing to land on but the tombstone). An
+   * erasure that commits after this check is caught by the decisions service,
+   * which refuses an erased subject.
+   */
+  async function linkedSubjectHeld(tenantId: string, subjectId: string): Promise<string | null> {
+    const subject = await findCurrentSubject(db, tenantId, subjectId);
+    return subject && subject.status !== 'erased' ? subject.id : null;
   }
 
   async function findSubjectId(ctx: VaultContext, email: string): Promise<string | null> {
@@ -1231,7 +1246,14 @@ export function createRequestsService(deps: RequestsServiceDeps) {
       return request.subjectId;
     };
     const before = await findOrThrow(db, ctx.tenantId, id);
-    liftable(before);
+    const subjectId = liftable(before);
+    if (!(await linkedSubjectHeld(before.tenantId, subjectId))) {
+      throw new AppError(
+        'conflict',
+        'The subject was erased, and its restriction with it: there is nothing left to lift',
+        { details: [{ path: 'requestId', message: 'subject erased' }] },
+      );
+    }
     try {
       await mailer.send({
         to: openRequester(before).email,

@@ -468,3 +468,89 @@ describe('deadlines (demo register: extension allowed)', () => {
     });
   });
 });
+
+describe('a subject erased before its request is fulfilled', () => {
+  it('an objection, a restriction and an access request answer that nothing is held, and write nothing on the tombstone', async () => {
+    const { token } = await tenantWithRegister(avow, 'aize.yaml');
+    for (const [type, extra] of [
+      ['objection', { purposes: ['crm'] }],
+      ['restriction', { ground: 'accuracy_contested' }],
+      ['access', {}],
+    ] as const) {
+      const email = `${type}-erased@example.no`;
+      const subjectId = await subjectWithRecords(avow, token, {
+        kind: 'customer.user',
+        email,
+        records: [{ category: 'user.name', value: 'Kari', purposes: ['provide_service', 'crm'] }],
+      });
+      const created = await avow.call<RequestView>('POST', '/v1/requests', {
+        token,
+        body: { type, email, subjectId, ...extra },
+      });
+      expect(created.status, created.text).toBe(201);
+      const erased = await avow.call('POST', `/v1/subjects/${subjectId}/erase`, {
+        token,
+        body: {},
+      });
+      expect(erased.status, erased.text).toBe(200);
+
+      const { view } = await fulfil(token, created.body.id);
+      expect(view.status, type).toBe('completed');
+      expect(view.outcome?.actions[0], type).toMatch(
+        /^no personal data is held under this identity; (nothing needed to be done|the archive says so)$/,
+      );
+      const db = avow.database.db;
+      const states = await db
+        .selectFrom('subjectPurposeState')
+        .select('purpose')
+        .where('subjectId', '=', subjectId)
+        .execute();
+      expect(states, type).toEqual([]);
+      const subject = await db
+        .selectFrom('subjects')
+        .select(['status', 'restrictedAt'])
+        .where('id', '=', subjectId)
+        .executeTakeFirstOrThrow();
+      expect(subject, type).toEqual({ status: 'erased', restrictedAt: null });
+      const acted = await db
+        .selectFrom('auditEvents')
+        .select('action')
+        .where('subjectId', '=', subjectId)
+        .where('action', 'in', ['subject.objected', 'subject.restricted'])
+        .execute();
+      expect(acted, type).toEqual([]);
+    }
+  });
+
+  it('a restriction whose subject was erased afterwards cannot be lifted: nothing is left to lift, and no notice is mailed', async () => {
+    const { token } = await tenantWithRegister(avow, 'aize.yaml');
+    const email = 'lift-erased@example.no';
+    const subjectId = await subjectWithRecords(avow, token, {
+      kind: 'customer.user',
+      email,
+      records: [{ category: 'user.name', value: 'Kari', purposes: ['provide_service'] }],
+    });
+    const created = await avow.call<RequestView>('POST', '/v1/requests', {
+      token,
+      body: { type: 'restriction', email, subjectId, ground: 'accuracy_contested' },
+    });
+    expect(created.status, created.text).toBe(201);
+    await fulfil(token, created.body.id);
+    const erased = await avow.call('POST', `/v1/subjects/${subjectId}/erase`, { token, body: {} });
+    expect(erased.status, erased.text).toBe(200);
+
+    const lift = await avow.call<{ error: { message: string; details: unknown[] } }>(
+      'POST',
+      `/v1/requests/${created.body.id}/lift-restriction`,
+      { token, body: { reason: 'accuracy verified' } },
+    );
+    expect(lift.status, lift.text).toBe(409);
+    expect(lift.body.error.message).toContain('nothing left to lift');
+    expect(lift.body.error.details).toEqual([{ path: 'requestId', message: 'subject erased' }]);
+    expect(
+      smtp.messages.some(
+        (m) => m.subject === `The restriction of your data is being lifted (${created.body.id})`,
+      ),
+    ).toBe(false);
+  });
+});
