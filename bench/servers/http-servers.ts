@@ -49,63 +49,71 @@ const accessLog = logger.child({}, { redact: { paths: [] } });
 const [, keyPart = '', secretPart = ''] =
   /^avow_([0-9a-z]{26})_([A-Za-z0-9_-]{43})$/.exec(key.token) ?? [];
 const known = new Map([[keyPart, Buffer.from(secretPart)]]);
-let requests = 0;
-const reference = Fastify();
-reference.decorateRequest('startedAt', 0);
-reference.addHook('onRequest', (request, reply, done) => {
-  request.startedAt = performance.now();
-  reply.headers(apiHeaders);
-  reply.header('x-request-id', `rid_${(++requests).toString(36)}`);
-  const [, id = '', secret = ''] =
-    /^Bearer avow_([0-9a-z]{26})_([A-Za-z0-9_-]{43})$/.exec(request.headers.authorization ?? '') ??
-    [];
-  const expected = known.get(id);
-  if (!expected || !safeEqual(expected, Buffer.from(secret))) {
-    reply.code(401).send();
-    return;
-  }
-  done();
-});
-reference.addHook('onSend', (request, reply, payload, done) => {
-  accessLog.info(
+
+async function referenceServer(options: { securityHeaders: boolean }) {
+  let requests = 0;
+  const reference = Fastify();
+  reference.decorateRequest('startedAt', 0);
+  reference.addHook('onRequest', (request, reply, done) => {
+    request.startedAt = performance.now();
+    if (options.securityHeaders) reply.headers(apiHeaders);
+    reply.header('x-request-id', `rid_${(++requests).toString(36)}`);
+    const [, id = '', secret = ''] =
+      /^Bearer avow_([0-9a-z]{26})_([A-Za-z0-9_-]{43})$/.exec(
+        request.headers.authorization ?? '',
+      ) ?? [];
+    const expected = known.get(id);
+    if (!expected || !safeEqual(expected, Buffer.from(secret))) {
+      reply.code(401).send();
+      return;
+    }
+    done();
+  });
+  reference.addHook('onSend', (request, reply, payload, done) => {
+    accessLog.info(
+      {
+        reqId: request.id,
+        method: request.method,
+        route: '/v1/whoami',
+        status: reply.statusCode,
+        ms: Math.round(performance.now() - request.startedAt),
+      },
+      'request',
+    );
+    done(null, payload);
+  });
+  reference.get(
+    '/v1/whoami',
     {
-      reqId: request.id,
-      method: request.method,
-      route: '/v1/whoami',
-      status: reply.statusCode,
-      ms: Math.round(performance.now() - request.startedAt),
-    },
-    'request',
-  );
-  done(null, payload);
-});
-reference.get(
-  '/v1/whoami',
-  {
-    schema: {
-      response: {
-        200: {
-          type: 'object',
-          properties: {
-            keyId: { type: 'string' },
-            tenantId: { type: ['string', 'null'] },
-            scopes: { type: 'array', items: { type: 'string' } },
+      schema: {
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              keyId: { type: 'string' },
+              tenantId: { type: ['string', 'null'] },
+              scopes: { type: 'array', items: { type: 'string' } },
+            },
           },
         },
       },
     },
-  },
-  async () => principal,
-);
-await reference.listen({ port: 0, host: '127.0.0.1' });
+    async () => principal,
+  );
+  await reference.listen({ port: 0, host: '127.0.0.1' });
+  return reference;
+}
+const reference = await referenceServer({ securityHeaders: true });
+// The same without the seven security headers (apiHeaders): what they alone cost here.
+const referenceWithoutHeaders = await referenceServer({ securityHeaders: false });
 
 const port = (server: { address(): unknown }) => (server.address() as { port: number }).port;
 process.stdout.write(
-  `${JSON.stringify({ barePort: port(bare.server), avowPort: port(app.server), referencePort: port(reference.server), token: key.token, tenantId: tenant.id })}\n`,
+  `${JSON.stringify({ barePort: port(bare.server), avowPort: port(app.server), referencePort: port(reference.server), referenceWithoutHeadersPort: port(referenceWithoutHeaders.server), token: key.token, tenantId: tenant.id })}\n`,
 );
 
 process.once('SIGTERM', () => {
-  void Promise.all([bare.close(), app.close(), reference.close()])
+  void Promise.all([bare.close(), app.close(), reference.close(), referenceWithoutHeaders.close()])
     .then(() => database.close())
     .then(() => process.exit(0));
 });
