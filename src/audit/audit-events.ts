@@ -327,6 +327,17 @@ export const auditActions = {
       .strict(),
     personal: [],
   },
+  'audit.prune_held': {
+    payload: z
+      .object({
+        before: z.string().max(40),
+        /** The active legal holds that kept the log whole (the first 100 by id); never their reasons. */
+        holds: z.array(id).min(1).max(100),
+        count: z.number().int().min(1),
+      })
+      .strict(),
+    personal: [],
+  },
   'audit.exported': {
     payload: z.object({ format: z.enum(['jsonl', 'csv']) }).strict(),
     personal: [],

@@ -8,6 +8,7 @@ import type { WriteWatch } from '../db/write-watch.js';
 import { AppError } from '../errors/errors.js';
 import { newId } from '../ids/ids.js';
 import { durationAllowed, firstNotDue, parseDuration } from '../register/duration.js';
+import { type LegalHold, listHolds, lockTenantRetention } from '../retention/retention-store.js';
 import {
   AUDIT_LANES,
   type ChainCheckpoint,
@@ -709,6 +710,11 @@ export function createAuditService(deps: AuditServiceDeps) {
    * a lane start it accepted. A log that does not verify is not pruned: the
    * refusal is recorded in the log, with the first problem, and the job fails,
    * so the evidence of tampering is not deleted with the old entries.
+   *
+   * While the tenant has any active legal hold nothing is removed: the log is
+   * the evidence a hold preserves (Art. 17(3)(e)). A subject or category hold
+   * holds all of it too: a lane loses only a prefix, never entries from its
+   * middle, and not every entry that concerns a subject names it.
    */
   async function prune(tenantId: string, olderThan: Date | string): Promise<PruneResult> {
     // Cutoff first: a retention that is not a duration is refused at once.
@@ -723,6 +729,12 @@ export function createAuditService(deps: AuditServiceDeps) {
     if (!result.ok) return refusePrune(tenantId, cutoff, result.firstBad);
     const verified = new Map(spans.map((span) => [span.lane, span]));
     const outcome = await db.transaction().execute(async (tx): Promise<PruneResult | Refusal> => {
+      // Holds are placed and released under this lock, as erasure reads them:
+      // none appears between the check and the commit. Taken before the
+      // lanes, in the order every hold change takes both.
+      await lockTenantRetention(tx, tenantId);
+      const holds = await listHolds(tx, tenantId, { active: true });
+      if (holds.length > 0) return holdPrune(tx, tenantId, cutoff, holds);
       const heads = await lockAllLanes(tx, tenantId);
       const [lane0] = heads;
       if (!lane0 || heads.every((h) => h.seq === 0)) return nothing;
@@ -767,6 +779,28 @@ export function createAuditService(deps: AuditServiceDeps) {
       return { removed, through: cut, cutoff: cutoff.toISOString() };
     });
     return 'refused' in outcome ? refusePrune(tenantId, cutoff, outcome.refused) : outcome;
+  }
+
+  /** Records that active legal holds kept the log whole: their ids, never their reasons (free text). */
+  async function holdPrune(
+    tx: Db,
+    tenantId: string,
+    cutoff: Date,
+    holds: LegalHold[],
+  ): Promise<PruneResult> {
+    const heldBy = holds.map((h) => h.id);
+    await append(tx, {
+      tenantId,
+      actor: { type: 'system', id: 'retention' },
+      action: 'audit.prune_held',
+      outcome: 'denied',
+      payload: {
+        before: cutoff.toISOString(),
+        holds: heldBy.slice(0, 100),
+        count: heldBy.length,
+      },
+    });
+    return { removed: 0, through: [], cutoff: cutoff.toISOString(), heldBy };
   }
 
   /**
@@ -925,6 +959,8 @@ export type PruneResult = {
   /** The last seq removed from each lane that lost entries. */
   through: { lane: number; seq: number }[];
   cutoff: string;
+  /** The active legal holds that kept the whole log: nothing was removed. */
+  heldBy?: string[];
 };
 type Refusal = { refused: ChainProblem };
 
