@@ -11,6 +11,17 @@ describe('normaliseIdentity', () => {
       ok: true,
       identity: { kind: 'phone', value: '+358401234567' },
     });
+    // A trunk 0 in brackets is not part of the international number.
+    for (const written of ['+358 (0)40 123 4567', '00358(0)401234567', '+358 40 123 4567']) {
+      expect(normaliseIdentity({ kind: 'phone', value: written }), written).toEqual({
+        ok: true,
+        identity: { kind: 'phone', value: '+358401234567' },
+      });
+    }
+    expect(normaliseIdentity({ kind: 'phone', value: '+44 (0)20 7946 0000' })).toEqual({
+      ok: true,
+      identity: { kind: 'phone', value: '+442079460000' },
+    });
     expect(normaliseIdentity({ kind: 'external', type: ' HubSpot ', value: ' 42 ' })).toEqual({
       ok: true,
       identity: { kind: 'external', type: 'hubspot', value: '42' },

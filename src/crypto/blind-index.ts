@@ -27,8 +27,10 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 /**
  * Same person, same bytes: e-mail case and surrounding space, phone
- * punctuation and the 00 international prefix. Phone numbers must carry their
- * country code (E.164), because a national number is ambiguous.
+ * punctuation, the 00 international prefix, and a national trunk 0 written
+ * in brackets after the country code (`+44 (0)20 …`, `+358 (0)40 …`: the 0
+ * is not dialled from abroad, so the number is `+4420…`). Phone numbers must
+ * carry their country code (E.164), because a national number is ambiguous.
  */
 export function normaliseIdentity(input: IdentityInput): NormaliseResult {
   const raw = input.value.normalize('NFKC').trim();
@@ -40,7 +42,7 @@ export function normaliseIdentity(input: IdentityInput): NormaliseResult {
       return { ok: true, identity: { kind: 'email', value } };
     }
     case 'phone': {
-      let value = raw.replace(/[\s().-]/g, '');
+      let value = raw.replace(/^((?:\+|00)\d{1,3})\s*\(0\)/, '$1').replace(/[\s().-]/g, '');
       if (value.startsWith('00')) value = `+${value.slice(2)}`;
       if (!/^\+[1-9]\d{6,14}$/.test(value)) {
         return {

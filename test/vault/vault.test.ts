@@ -89,6 +89,13 @@ describe('vault: done when (store, read by purpose, rectify, erase, old dump)', 
       value: '00358401234567',
     });
     expect(found.body.id).toBe(subjectId);
+    // With the national trunk 0 in brackets, as people write it: the same number.
+    const withTrunk = await call<Subject>('POST', '/v1/subjects/lookup', {
+      kind: 'phone',
+      value: '+358 (0)40 123 4567',
+    });
+    expect(withTrunk.status).toBe(200);
+    expect(withTrunk.body.id).toBe(subjectId);
 
     const written = await call<{ records: RecordMeta[] }>(
       'POST',
