@@ -101,7 +101,14 @@ export const auditActions = {
   },
   'subject.restricted': {
     // The ground of the restriction, or the operator's words on lifting it: about the person.
-    payload: z.object({ reason: text.optional(), lifted: z.boolean().optional() }).strict(),
+    // A lift that leaves the subject restricted names the requests still in force.
+    payload: z
+      .object({
+        reason: text.optional(),
+        lifted: z.boolean().optional(),
+        stillRestrictedBy: z.array(id).max(1000).optional(),
+      })
+      .strict(),
     personal: ['reason'],
   },
   'subject.objected': {

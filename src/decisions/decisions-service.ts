@@ -255,7 +255,18 @@ export function createDecisionsService(deps: {
     return current;
   }
 
-  return { decide: decideOne, decideBatch, setState, setRestriction };
+  /**
+   * The subject a restriction is set on, locked as setRestriction locks it
+   * (FOR UPDATE; merges followed, an erased subject refused). A caller that
+   * must read other state before lifting a restriction (is another request's
+   * still in force?) reads it under this lock in its own transaction, so two
+   * lifts racing cannot each count on the other to keep the subject restricted.
+   */
+  async function lockForRestriction(tx: Db, tenantId: string, subjectId: string): Promise<string> {
+    return currentSubjectId(tx, tenantId, subjectId, { forUpdate: true });
+  }
+
+  return { decide: decideOne, decideBatch, setState, setRestriction, lockForRestriction };
 }
 
 export type DecisionsService = ReturnType<typeof createDecisionsService>;

@@ -12,6 +12,7 @@ import {
   tokenDigest,
 } from '../crypto/one-time-code.js';
 import type { Db } from '../db/database.js';
+import type { DecisionsService } from '../decisions/decisions-service.js';
 import type { PolicySource } from '../decisions/policy-source.js';
 import { AppError, type ErrorDetail, notFound } from '../errors/errors.js';
 import { idPattern, newId } from '../ids/ids.js';
@@ -19,7 +20,7 @@ import type { Mailer } from '../mail/mailer.js';
 import type { Register } from '../register/register-schema.js';
 import type { Tenant } from '../tenancy/tenants-store.js';
 import type { VaultContext } from '../vault/vault-service.js';
-import { findCurrentSubject } from '../vault/vault-store.js';
+import { findCurrentSubject, listMergedSubjectIds } from '../vault/vault-store.js';
 import {
   type Fulfilment,
   type FulfilmentDeps,
@@ -53,6 +54,7 @@ import {
   insertRequest,
   listNeedingReminder,
   listRequests,
+  listRestrictionsInForce,
   listTimeline,
   listUnconfirmedPastDue,
   type RequestChanges,
@@ -179,6 +181,7 @@ function toView(
 }
 
 export type RequestsServiceDeps = FulfilmentDeps & {
+  decisions: Pick<DecisionsService, 'lockForRestriction'>;
   db: Db;
   keyring: Pick<Keyring, 'derive' | 'sign' | 'publicKeyPem'>;
   blindIndex: Pick<BlindIndex, 'compute'>;
@@ -1216,7 +1219,11 @@ export function createRequestsService(deps: RequestsServiceDeps) {
    * Art. 18(3): the person is told BEFORE the restriction is lifted. The notice
    * is e-mailed first; only when it was sent is the restriction lifted (and
    * recorded), so a notice that cannot be sent leaves the restriction in force
-   * and the call answers 503: the operator retries once mail works.
+   * and the call answers 503: the operator retries once mail works. The subject
+   * stays restricted while another restriction request that landed on it
+   * (directly, or on a subject merged into it) is in force: this request's
+   * restriction is lifted and its requester told, but one lift never lifts
+   * what another request still holds.
    */
   async function liftRestriction(
     ctx: VaultContext,
@@ -1276,7 +1283,18 @@ export function createRequestsService(deps: RequestsServiceDeps) {
       const request = await findOrThrow(tx, ctx.tenantId, id, true);
       const subjectId = liftable(request);
       await note(tx, ctx, request, 'mail', 'notice of lifting e-mailed');
-      const lifted = await deps.decisions.setRestriction(tx, request.tenantId, subjectId, null);
+      // Read under the subject's lock (FOR UPDATE), which a restriction's
+      // fulfilment and a merge take too: of two lifts racing, the second waits
+      // and then sees the first one lifted.
+      const current = await deps.decisions.lockForRestriction(tx, request.tenantId, subjectId);
+      const stillRestrictedBy = await listRestrictionsInForce(
+        tx,
+        request.tenantId,
+        await listMergedSubjectIds(tx, request.tenantId, current),
+        request.id,
+      );
+      if (stillRestrictedBy.length === 0)
+        await deps.decisions.setRestriction(tx, request.tenantId, current, null);
       await audit.record(tx, {
         tenantId: request.tenantId,
         actor: ctx.actor,
@@ -1284,9 +1302,13 @@ export function createRequestsService(deps: RequestsServiceDeps) {
         userAgent: ctx.userAgent,
         requestId: ctx.requestId,
         action: 'subject.restricted',
-        subjectId: lifted,
+        subjectId: current,
         outcome: 'success',
-        payload: { lifted: true, reason: reason.slice(0, auditTextMax) },
+        payload: {
+          lifted: true,
+          reason: reason.slice(0, auditTextMax),
+          ...(stillRestrictedBy.length > 0 && { stillRestrictedBy }),
+        },
       });
       const updated = await updateRequest(
         tx,
@@ -1296,6 +1318,19 @@ export function createRequestsService(deps: RequestsServiceDeps) {
         now(),
       );
       await note(tx, ctx, updated, 'step', `restriction lifted: ${reason}`);
+      if (stillRestrictedBy.length > 0) {
+        const held =
+          stillRestrictedBy.length === 1
+            ? `restriction request ${stillRestrictedBy[0]} is`
+            : `restriction requests ${stillRestrictedBy.join(', ')} are`;
+        await note(
+          tx,
+          ctx,
+          updated,
+          'step',
+          `the subject stays restricted: ${held} still in force`,
+        );
+      }
     });
     return get(ctx.tenantId, id);
   }

@@ -173,6 +173,31 @@ export async function findConfirmedDuplicate(
   return row && toRequest(row);
 }
 
+/**
+ * The ids of restriction requests other than `exceptId` whose restriction
+ * landed on one of the subjects and is still in force: fulfilled (completed or
+ * partially completed) and not lifted.
+ */
+export async function listRestrictionsInForce(
+  db: Db,
+  tenantId: string,
+  subjectIds: readonly string[],
+  exceptId: string,
+): Promise<string[]> {
+  const rows = await db
+    .selectFrom('rightsRequests')
+    .select('id')
+    .where('tenantId', '=', tenantId)
+    .where('type', '=', 'restriction')
+    .where('status', 'in', ['completed', 'partially_completed'])
+    .where('subjectId', 'in', subjectIds)
+    .where('id', '!=', exceptId)
+    .where(sql<boolean>`details->>'liftedAt' is null`)
+    .orderBy('id')
+    .execute();
+  return rows.map((r) => r.id);
+}
+
 export type RequestFilter = {
   status?: RequestStatus[] | undefined;
   type?: RequestType | undefined;

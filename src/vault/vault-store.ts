@@ -140,6 +140,31 @@ export async function findCurrentSubject(
   return subject;
 }
 
+/**
+ * The subject and every subject merged into it, directly or through merges of
+ * merged subjects (as many hops as findCurrentSubject follows).
+ */
+export async function listMergedSubjectIds(
+  db: Db,
+  tenantId: string,
+  id: string,
+): Promise<string[]> {
+  const ids = [id];
+  let reached = [id];
+  for (let hop = 0; hop < MERGE_HOPS && reached.length > 0; hop++) {
+    const rows = await db
+      .selectFrom('subjects')
+      .select('id')
+      .where('tenantId', '=', tenantId)
+      .where('status', '=', 'merged')
+      .where('mergedInto', '=', anyOf(reached))
+      .execute();
+    reached = rows.map((r) => r.id);
+    ids.push(...reached);
+  }
+  return ids;
+}
+
 export async function findSubjects(
   db: Db,
   tenantId: string,

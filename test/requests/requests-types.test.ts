@@ -304,6 +304,150 @@ describe('a subject merged before its request is fulfilled', () => {
   });
 });
 
+describe('two restriction requests on one subject', () => {
+  type Logged = { items: { payload: Record<string, unknown> }[] };
+
+  /** A customer in a relationship (crm is allowed), restricted by a request of their own. */
+  async function restrictedPerson(token: string, email: string) {
+    const subjectId = await subjectWithRecords(avow, token, {
+      kind: 'customer.user',
+      email,
+      records: [{ category: 'user.name', value: 'Kari', purposes: ['provide_service', 'crm'] }],
+    });
+    await inRelationship(token, subjectId);
+    const created = await avow.call<RequestView>('POST', '/v1/requests', {
+      token,
+      body: { type: 'restriction', email, subjectId, ground: 'accuracy_contested' },
+    });
+    expect(created.status, created.text).toBe(201);
+    await fulfil(token, created.body.id);
+    expect((await decide(token, subjectId, 'crm')).allowed).toBe(false);
+    return { subjectId, requestId: created.body.id };
+  }
+
+  async function merge(token: string, from: string, into: string) {
+    const merged = await avow.call('POST', '/v1/subjects/merge', { token, body: { from, into } });
+    expect(merged.status, merged.text).toBe(200);
+  }
+
+  /** Lifts a request's restriction; its requester is told either way. */
+  async function lift(token: string, requestId: string) {
+    const lifted = await avow.call<RequestView>(
+      'POST',
+      `/v1/requests/${requestId}/lift-restriction`,
+      { token, body: { reason: 'accuracy verified' } },
+    );
+    expect(lifted.status, lifted.text).toBe(200);
+    await smtp.waitFor(
+      (m) => m.subject === `The restriction of your data is being lifted (${requestId})`,
+    );
+    return lifted.body;
+  }
+
+  async function lastRestrictionAudit(token: string, subjectId: string) {
+    const logged = await avow.call<Logged>(
+      'GET',
+      `/v1/audit?action=subject.restricted&subject=${subjectId}`,
+      { token },
+    );
+    expect(logged.status, logged.text).toBe(200);
+    return logged.body.items[0]?.payload;
+  }
+
+  it('lifting one leaves the subject restricted while the other is in force, whichever way the merge went', async () => {
+    const { token } = await tenantWithRegister(avow, 'aize.yaml');
+    for (const direction of ['a into b', 'b into a'] as const) {
+      const a = await restrictedPerson(token, `${direction.replaceAll(' ', '-')}-a@example.no`);
+      const b = await restrictedPerson(token, `${direction.replaceAll(' ', '-')}-b@example.no`);
+      const [from, into] = direction === 'a into b' ? [a, b] : [b, a];
+      await merge(token, from.subjectId, into.subjectId);
+      expect((await decide(token, into.subjectId, 'crm')).allowed, direction).toBe(false);
+
+      // a's restriction is lifted (and a's requester told); b's still holds the subject.
+      const liftedA = await lift(token, a.requestId);
+      expect((await decide(token, into.subjectId, 'crm')).allowed, direction).toBe(false);
+      expect(liftedA.timeline?.map((t) => t.message)).toEqual(
+        expect.arrayContaining([
+          'restriction lifted: accuracy verified',
+          `the subject stays restricted: restriction request ${b.requestId} is still in force`,
+        ]),
+      );
+      expect(await lastRestrictionAudit(token, into.subjectId)).toEqual({
+        lifted: true,
+        stillRestrictedBy: [b.requestId],
+      });
+      const again = await avow.call('POST', `/v1/requests/${a.requestId}/lift-restriction`, {
+        token,
+        body: { reason: 'again' },
+      });
+      expect(again.status).toBe(409);
+
+      // The last one lifted clears the subject's restriction.
+      await lift(token, b.requestId);
+      expect((await decide(token, into.subjectId, 'crm')).allowed, direction).toBe(true);
+      expect(await lastRestrictionAudit(token, into.subjectId)).toEqual({ lifted: true });
+    }
+  });
+
+  it('two requests of one person on the same subject: lifting the first leaves the second in force', async () => {
+    const { token } = await tenantWithRegister(avow, 'aize.yaml');
+    const email = 'twice@example.no';
+    const first = await restrictedPerson(token, email);
+    const second = await avow.call<RequestView>('POST', '/v1/requests', {
+      token,
+      body: {
+        type: 'restriction',
+        email,
+        subjectId: first.subjectId,
+        ground: 'unlawful_processing',
+      },
+    });
+    expect(second.status, second.text).toBe(201);
+    await fulfil(token, second.body.id);
+
+    await lift(token, first.requestId);
+    expect((await decide(token, first.subjectId, 'crm')).allowed).toBe(false);
+    await lift(token, second.body.id);
+    expect((await decide(token, first.subjectId, 'crm')).allowed).toBe(true);
+  });
+
+  it('two lifts at once: neither counts on the other, so the subject is free once both are lifted', async () => {
+    const { token } = await tenantWithRegister(avow, 'aize.yaml');
+    const a = await restrictedPerson(token, 'race-a@example.no');
+    const b = await restrictedPerson(token, 'race-b@example.no');
+    await merge(token, a.subjectId, b.subjectId);
+
+    const both = await Promise.all([lift(token, a.requestId), lift(token, b.requestId)]);
+    // Exactly one of them saw the other still in force.
+    expect(
+      both.filter((r) =>
+        r.timeline?.some((t) => t.message.startsWith('the subject stays restricted')),
+      ),
+    ).toHaveLength(1);
+    expect((await decide(token, b.subjectId, 'crm')).allowed).toBe(true);
+  });
+
+  it('a chain of merges: the subject stays restricted until the last request that landed on it is lifted', async () => {
+    const { token } = await tenantWithRegister(avow, 'aize.yaml');
+    const a = await restrictedPerson(token, 'chain-a@example.no');
+    const b = await restrictedPerson(token, 'chain-b@example.no');
+    const c = await restrictedPerson(token, 'chain-c@example.no');
+    await merge(token, a.subjectId, b.subjectId);
+    await merge(token, b.subjectId, c.subjectId);
+
+    await lift(token, c.requestId);
+    expect((await decide(token, c.subjectId, 'crm')).allowed).toBe(false);
+    expect(await lastRestrictionAudit(token, c.subjectId)).toEqual({
+      lifted: true,
+      stillRestrictedBy: [a.requestId, b.requestId].sort(),
+    });
+    await lift(token, b.requestId);
+    expect((await decide(token, c.subjectId, 'crm')).allowed).toBe(false);
+    await lift(token, a.requestId);
+    expect((await decide(token, c.subjectId, 'crm')).allowed).toBe(true);
+  });
+});
+
 describe('deadlines (demo register: extension allowed)', () => {
   it('extends once with a reason sent to the requester, pauses while waiting, reminds and lists overdue', async () => {
     const { tenantId, token } = await tenantWithRegister(avow, 'demo.yaml');
