@@ -130,10 +130,12 @@ export function mailTexts(register: Register, tenant: Tenant) {
     },
     lifted: {
       subject: (r: R) => `The restriction of your data is being lifted (${r.id})`,
-      text: (r: R, reason: string) =>
+      text: (r: R, reason: string, options: { othersInForce: boolean }) =>
         [
           // Art. 18(3): sent before the restriction is lifted, so it says what is about to happen.
-          `The restriction of processing you asked for in request ${r.id} is being lifted: we will process this data again as before.`,
+          options.othersInForce
+            ? `The restriction of processing you asked for in request ${r.id} is being lifted. Another restriction of the same data is still in force, so its processing stays restricted until that one is lifted too.`
+            : `The restriction of processing you asked for in request ${r.id} is being lifted: we will process this data again as before.`,
           '',
           `Reason: ${reason}`,
           sign,

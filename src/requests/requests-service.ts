@@ -1254,18 +1254,30 @@ export function createRequestsService(deps: RequestsServiceDeps) {
     };
     const before = await findOrThrow(db, ctx.tenantId, id);
     const subjectId = liftable(before);
-    if (!(await linkedSubjectHeld(before.tenantId, subjectId))) {
+    const held = await linkedSubjectHeld(before.tenantId, subjectId);
+    if (!held) {
       throw new AppError(
         'conflict',
         'The subject was erased, and its restriction with it: there is nothing left to lift',
         { details: [{ path: 'requestId', message: 'subject erased' }] },
       );
     }
+    // What the notice says: processing resumes, or stays restricted under
+    // another request (decided again, under the lock, when lifting).
+    const othersInForce =
+      (
+        await listRestrictionsInForce(
+          db,
+          before.tenantId,
+          await listMergedSubjectIds(db, before.tenantId, held),
+          before.id,
+        )
+      ).length > 0;
     try {
       await mailer.send({
         to: openRequester(before).email,
         subject: texts.lifted.subject(before),
-        text: texts.lifted.text(before, reason),
+        text: texts.lifted.text(before, reason, { othersInForce }),
       });
     } catch (error) {
       logger.warn(

@@ -409,6 +409,16 @@ describe('two restriction requests on one subject', () => {
     expect((await decide(token, first.subjectId, 'crm')).allowed).toBe(false);
     await lift(token, second.body.id);
     expect((await decide(token, first.subjectId, 'crm')).allowed).toBe(true);
+    // Each notice says what is about to happen: the first, that processing stays restricted.
+    const notice = (id: string) =>
+      smtp.messages.find(
+        (m) => m.subject === `The restriction of your data is being lifted (${id})`,
+      )?.text ?? '';
+    expect(notice(first.requestId)).toContain(
+      'its processing stays restricted until that one is lifted',
+    );
+    expect(notice(first.requestId)).not.toContain('again as before');
+    expect(notice(second.body.id)).toContain('we will process this data again as before');
   });
 
   it('two lifts at once: neither counts on the other, so the subject is free once both are lifted', async () => {
