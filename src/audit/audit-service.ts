@@ -86,6 +86,12 @@ export type AuditServiceDeps = {
    * here or in another process. Without it every append reads its key.
    */
   writes?: WriteWatch;
+  /**
+   * How long a prune waits for verifications and exports of the log that are
+   * still being read (a client that stops reading an export holds one open).
+   * Past it the prune gives up, 503, and runs again on the next schedule.
+   */
+  pruneWaitMs?: number;
   now?: () => Date;
 };
 
@@ -98,6 +104,7 @@ export function createAuditService(deps: AuditServiceDeps) {
   const checkpointEvery = deps.checkpointEvery ?? 500;
   const loginRecordMs = (deps.loginRecordMinutes ?? 15) * 60_000;
   const now = deps.now ?? (() => new Date());
+  const pruneWaitMs = deps.pruneWaitMs ?? 60_000;
   const lastLoginRecorded = new Map<string, number>();
 
   const sealAad = (tenantId: string, entryId: string) => `avow/audit/${tenantId}/${entryId}`;
@@ -174,14 +181,32 @@ export function createAuditService(deps: AuditServiceDeps) {
       finished = resolve;
     });
     try {
-      if (gate.readers > 0)
-        await new Promise<void>((resolve) => readersDone.set(tenantId, resolve));
+      if (gate.readers > 0 && !(await readersFinish(tenantId))) {
+        throw new AppError(
+          'unavailable',
+          `The audit log was not pruned: a verification or export of it was still being read after ${Math.round(pruneWaitMs / 1000)} s; nothing was removed, and the prune runs again on its next schedule`,
+        );
+      }
       return await work();
     } finally {
       readersDone.delete(tenantId);
-      logGates.delete(tenantId);
+      gate.writer = null;
+      // Readers still going (the prune gave up) keep the gate: a later prune must wait for them too.
+      if (gate.readers === 0) logGates.delete(tenantId);
       finished();
     }
+  }
+  /** Whether the tenant's readers finished within pruneWaitMs; new readers wait meanwhile. */
+  async function readersFinish(tenantId: string): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([
+      new Promise<boolean>((resolve) => readersDone.set(tenantId, () => resolve(true))),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), pruneWaitMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    return finished;
   }
 
   /** Creates the tenant's missing lane heads (signed genesis heads) and learns where all are. */

@@ -509,6 +509,56 @@ describe('audit chain', () => {
     expect(prunedMidExport).toBe(false);
   });
 
+  it('an export whose reader stopped reading holds a prune back only so long: the prune gives up, removes nothing, and readers go on', async () => {
+    const patient = createAuditService({
+      db,
+      keyring: avow.services.keyring,
+      subjectKeys: avow.services.subjectKeys,
+      pruneWaitMs: 200,
+    });
+    const { tenantId } = await chainOf(5);
+    const cutoff = new Date(Date.now() + 1);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const before = await rowsOf(tenantId);
+    const stalled = patient.exportJsonl(tenantId);
+    await stalled.next(); // the header is read, then the reader goes quiet
+
+    await expect(patient.prune(tenantId, cutoff)).rejects.toMatchObject({
+      code: 'unavailable',
+      message: expect.stringContaining('nothing was removed'),
+    });
+    expect(await rowsOf(tenantId)).toEqual(before);
+    // Verifications are not held up behind the prune that gave up.
+    expect(await patient.verify(tenantId)).toMatchObject({ ok: true, entries: 5 });
+
+    // Once the stalled export is done with, the next prune runs.
+    await stalled.return(undefined);
+    expect((await patient.prune(tenantId, cutoff)).removed).toBe(5);
+    expect(await patient.verify(tenantId)).toMatchObject({ ok: true });
+  });
+
+  it('a prune that gave up still waits for the export it gave up on: a later prune does not cut under it', async () => {
+    const patient = createAuditService({
+      db,
+      keyring: avow.services.keyring,
+      subjectKeys: avow.services.subjectKeys,
+      pruneWaitMs: 200,
+    });
+    const { tenantId } = await chainOf(5);
+    const cutoff = new Date(Date.now() + 1);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const slow = patient.exportJsonl(tenantId);
+    let text = String((await slow.next()).value);
+    await expect(patient.prune(tenantId, cutoff)).rejects.toMatchObject({ code: 'unavailable' });
+    await expect(patient.prune(tenantId, cutoff)).rejects.toMatchObject({ code: 'unavailable' });
+    for await (const line of slow) text += line;
+
+    const keyReply = await avow.call('GET', '/v1/audit/public-key', { token: null });
+    const file = path.join(dir, `${tenantId}-slow.jsonl`);
+    writeFileSync(file, text);
+    expect(await verifyExportFile(file, keyReply.text)).toMatchObject({ ok: true, entries: 5 });
+  });
+
   it('refuses to prune a log that does not verify: nothing goes, and the refusal is logged', async () => {
     const { tenantId } = await chainOf(5);
     const cutoff = new Date(Date.now() + 1);
