@@ -425,7 +425,8 @@ async function objection(deps: FulfilmentDeps, input: FulfilInput): Promise<Fulf
           `${purpose.name}: compelling legitimate grounds override the objection (${override})`,
         );
       else stop.push(purpose.key);
-    } else if (named.length > 0) {
+    } else {
+      // Named or not (an objection to all processing): the person is told what goes on and why.
       refused.push(
         `${purpose.name}: relies on ${purpose.legalBasis.replace(/_/g, ' ')}, to which the right to object does not apply`,
       );

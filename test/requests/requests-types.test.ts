@@ -708,3 +708,31 @@ describe('a subject erased before its request is fulfilled', () => {
     ).toBe(false);
   });
 });
+
+describe('an objection that names no purpose', () => {
+  it('objects to all processing it can stop, and tells the person what goes on and why', async () => {
+    const { token } = await tenantWithRegister(avow, 'aize.yaml');
+    const email = 'all@example.no';
+    const subjectId = await subjectWithRecords(avow, token, {
+      kind: 'customer.user',
+      email,
+      records: [{ category: 'user.name', value: 'Kari', purposes: ['provide_service', 'crm'] }],
+    });
+    await inRelationship(token, subjectId);
+    const created = await avow.call<RequestView>('POST', '/v1/requests', {
+      token,
+      body: { type: 'objection', email, subjectId },
+    });
+    expect(created.status, created.text).toBe(201);
+
+    const { view, receipt } = await fulfil(token, created.body.id);
+    expect(view.status).toBe('partially_completed');
+    const actions = receipt.receipt.actions.join('\n');
+    expect(actions).toContain('processing for these purposes stopped');
+    expect(actions).toMatch(
+      /not stopped: .*relies on contract, to which the right to object does not apply/,
+    );
+    expect((await decide(token, subjectId, 'crm')).allowed).toBe(false);
+    expect((await decide(token, subjectId, 'provide_service')).allowed).toBe(true);
+  });
+});
