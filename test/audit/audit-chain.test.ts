@@ -36,6 +36,15 @@ afterAll(async () => {
   await avow?.close();
 });
 
+/** An audit service whose prunes wait 200 ms for readers of the log (60 s in the service). */
+const auditWaitingBriefly = () =>
+  createAuditService({
+    db,
+    keyring: avow.services.keyring,
+    subjectKeys: avow.services.subjectKeys,
+    pruneWaitMs: 200,
+  });
+
 type Row = { id: string; lane: number; seq: number; position: number; action: string };
 
 const read = (tenantId: string, i: number): AuditEventInput => ({
@@ -510,12 +519,7 @@ describe('audit chain', () => {
   });
 
   it('an export whose reader stopped reading holds a prune back only so long: the prune gives up, removes nothing, and readers go on', async () => {
-    const patient = createAuditService({
-      db,
-      keyring: avow.services.keyring,
-      subjectKeys: avow.services.subjectKeys,
-      pruneWaitMs: 200,
-    });
+    const patient = auditWaitingBriefly();
     const { tenantId } = await chainOf(5);
     const cutoff = new Date(Date.now() + 1);
     await new Promise((resolve) => setTimeout(resolve, 5));
@@ -538,12 +542,7 @@ describe('audit chain', () => {
   });
 
   it('a prune that gave up still waits for the export it gave up on: a later prune does not cut under it', async () => {
-    const patient = createAuditService({
-      db,
-      keyring: avow.services.keyring,
-      subjectKeys: avow.services.subjectKeys,
-      pruneWaitMs: 200,
-    });
+    const patient = auditWaitingBriefly();
     const { tenantId } = await chainOf(5);
     const cutoff = new Date(Date.now() + 1);
     await new Promise((resolve) => setTimeout(resolve, 5));

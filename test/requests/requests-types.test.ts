@@ -49,6 +49,17 @@ async function inRelationship(token: string, subjectId: string) {
   expect(patched.status, patched.text).toBe(200);
 }
 
+/** A customer (Aize) with a name used for the service and the CRM, in a relationship: crm is allowed. */
+async function customer(token: string, email: string): Promise<string> {
+  const subjectId = await subjectWithRecords(avow, token, {
+    kind: 'customer.user',
+    email,
+    records: [{ category: 'user.name', value: 'Kari', purposes: ['provide_service', 'crm'] }],
+  });
+  await inRelationship(token, subjectId);
+  return subjectId;
+}
+
 async function decide(token: string, subjectId: string, purpose: string) {
   const reply = await avow.call<{ allowed: boolean; reasons: unknown[] }>('POST', '/v1/decisions', {
     token,
@@ -273,17 +284,8 @@ describe('a subject merged before its request is fulfilled', () => {
       ['objection', { purposes: ['crm'] }, 'subject.objected'],
       ['restriction', { ground: 'accuracy_contested' }, 'subject.restricted'],
     ] as const) {
-      const person = async (email: string) => {
-        const id = await subjectWithRecords(avow, token, {
-          kind: 'customer.user',
-          email,
-          records: [{ category: 'user.name', value: 'Kari', purposes: ['provide_service', 'crm'] }],
-        });
-        await inRelationship(token, id);
-        return id;
-      };
-      const from = await person(`${type}-from@example.no`);
-      const into = await person(`${type}-into@example.no`);
+      const from = await customer(token, `${type}-from@example.no`);
+      const into = await customer(token, `${type}-into@example.no`);
       const created = await avow.call<RequestView>('POST', '/v1/requests', {
         token,
         body: { type, email: `${type}-from@example.no`, subjectId: from, ...extra },
@@ -309,12 +311,7 @@ describe('two restriction requests on one subject', () => {
 
   /** A customer in a relationship (crm is allowed), restricted by a request of their own. */
   async function restrictedPerson(token: string, email: string) {
-    const subjectId = await subjectWithRecords(avow, token, {
-      kind: 'customer.user',
-      email,
-      records: [{ category: 'user.name', value: 'Kari', purposes: ['provide_service', 'crm'] }],
-    });
-    await inRelationship(token, subjectId);
+    const subjectId = await customer(token, email);
     const created = await avow.call<RequestView>('POST', '/v1/requests', {
       token,
       body: { type: 'restriction', email, subjectId, ground: 'accuracy_contested' },
@@ -713,12 +710,7 @@ describe('an objection that names no purpose', () => {
   it('objects to all processing it can stop, and tells the person what goes on and why', async () => {
     const { token } = await tenantWithRegister(avow, 'aize.yaml');
     const email = 'all@example.no';
-    const subjectId = await subjectWithRecords(avow, token, {
-      kind: 'customer.user',
-      email,
-      records: [{ category: 'user.name', value: 'Kari', purposes: ['provide_service', 'crm'] }],
-    });
-    await inRelationship(token, subjectId);
+    const subjectId = await customer(token, email);
     const created = await avow.call<RequestView>('POST', '/v1/requests', {
       token,
       body: { type: 'objection', email, subjectId },
