@@ -13,7 +13,8 @@ import type { ConsentService, Holder } from './consent-service.js';
  * The consent API for integrations. Writes need `consent:write`; reads of a
  * person's consent state, history and receipts need `vault:read`, because
  * the history holds (anonymised) addresses and user agents: it is personal
- * data about the subject, read like the rest of the vault.
+ * data about the subject, read like the rest of the vault. Once the subject
+ * is erased, they answer 410, as the vault does.
  */
 
 const purposeKey = z
@@ -233,6 +234,7 @@ export function registerConsentRoutes(app: App, deps: { consent: ConsentService;
         response: {
           200: z.object({ holderId: z.string(), states: z.array(consentStateReply) }),
           ...authErrors,
+          410: errorReply,
         },
       },
     },
@@ -254,6 +256,7 @@ export function registerConsentRoutes(app: App, deps: { consent: ConsentService;
         response: {
           200: z.object({ items: z.array(consentEventReply), nextCursor: z.string().nullable() }),
           ...authErrors,
+          410: errorReply,
         },
       },
     },
@@ -282,6 +285,7 @@ export function registerConsentRoutes(app: App, deps: { consent: ConsentService;
         response: {
           200: z.object({ items: z.array(receiptItem), nextCursor: z.string().nullable() }),
           ...authErrors,
+          410: errorReply,
         },
       },
     },
@@ -301,7 +305,7 @@ export function registerConsentRoutes(app: App, deps: { consent: ConsentService;
         tags,
         summary: 'One signed consent receipt',
         params: z.object({ receiptId: z.string().max(200) }),
-        response: { 200: receiptItem, ...authErrors },
+        response: { 200: receiptItem, ...authErrors, 410: errorReply },
       },
     },
     async (request) => {

@@ -424,11 +424,36 @@ export function createConsentService(deps: ConsentServiceDeps) {
     });
   }
 
-  async function currentStates(
+  /**
+   * A read of an erased person's consent (or through a visitor linked to one)
+   * is gone: erasure left only evidence that names no one (docs/consent.md).
+   */
+  function erasedRead(path: string, message: string): AppError {
+    return new AppError('gone', 'The subject was erased; nothing about it is read back', {
+      details: [{ path, message }],
+    });
+  }
+
+  const erasedHolderRead = (holder: Holder): AppError =>
+    'subjectId' in holder
+      ? erasedRead('querystring.subjectId', 'erased')
+      : erasedRead('querystring.visitorId', 'linked to a subject that was erased');
+
+  /** The holder's states for a write to start from; an erased holder's writes are refused or skipped by `record`. */
+  async function statesOf(
     tenantId: string,
     holder: Holder,
   ): Promise<{ holderId: string; states: ConsentStateView[] }> {
     const { holderId } = await resolveHolder(db, tenantId, holder);
+    return { holderId, states: (await listStates(db, tenantId, holderId)).map(view) };
+  }
+
+  async function currentStates(
+    tenantId: string,
+    holder: Holder,
+  ): Promise<{ holderId: string; states: ConsentStateView[] }> {
+    const { holderId, erased } = await resolveHolder(db, tenantId, holder);
+    if (erased) throw erasedHolderRead(holder);
     return { holderId, states: (await listStates(db, tenantId, holderId)).map(view) };
   }
 
@@ -443,7 +468,7 @@ export function createConsentService(deps: ConsentServiceDeps) {
     ip?: string | undefined;
     userAgent?: string | undefined;
   }): Promise<RecordResult> {
-    const { states } = await currentStates(input.tenantId, input.holder);
+    const { states } = await statesOf(input.tenantId, input.holder);
     const purposes =
       input.purposes ??
       states
@@ -470,7 +495,7 @@ export function createConsentService(deps: ConsentServiceDeps) {
   }): Promise<RecordResult> {
     const active = await deps.registers.getActiveRegister(input.tenantId);
     const register = active?.register ?? null;
-    const { states } = await currentStates(input.tenantId, input.holder);
+    const { states } = await statesOf(input.tenantId, input.holder);
     const byPurpose = new Map(states.filter((s) => s.medium === 'all').map((s) => [s.purpose, s]));
     const changes = gpcPurposes(register).map((purposeKey) => {
       const purpose = register?.purposes.find((p) => p.key === purposeKey);
@@ -530,7 +555,7 @@ export function createConsentService(deps: ConsentServiceDeps) {
     const active = await deps.registers.getActiveRegister(input.claim.tenantId);
     const purpose = active?.register.purposes.find((p) => p.key === input.claim.purpose);
     const holder = { subjectId: input.claim.subjectId };
-    const { states } = await currentStates(input.claim.tenantId, holder);
+    const { states } = await statesOf(input.claim.tenantId, holder);
     const previous =
       states.find((s) => s.purpose === input.claim.purpose && s.medium === input.claim.medium) ??
       null;
@@ -559,7 +584,8 @@ export function createConsentService(deps: ConsentServiceDeps) {
    * ledger is not rewritten), and those of the visitors linked to any of them.
    */
   async function holderIds(tenantId: string, holder: Holder): Promise<string[]> {
-    const { holderId, subjectId } = await resolveHolder(db, tenantId, holder);
+    const { holderId, subjectId, erased } = await resolveHolder(db, tenantId, holder);
+    if (erased) throw erasedHolderRead(holder);
     if (!subjectId) return [holderId];
     const subjects = [subjectId];
     let level = [subjectId];
@@ -599,6 +625,11 @@ export function createConsentService(deps: ConsentServiceDeps) {
     // A visitor sees only their own receipts; another's is "not found" either way.
     if (holder && !(await holderIds(tenantId, holder)).includes(stored.holderId))
       throw notFound('Receipt');
+    const issuedTo: Holder = stored.holderId.startsWith('vis_')
+      ? { visitorId: stored.holderId }
+      : { subjectId: stored.holderId };
+    if ((await resolveHolder(db, tenantId, issuedTo)).erased)
+      throw erasedRead('params.receiptId', 'issued to a subject that was erased');
     return toSigned(stored);
   }
 

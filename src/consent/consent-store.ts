@@ -2,7 +2,8 @@ import type { Db } from '../db/database.js';
 import type { ConsentAction, ConsentChannel, ConsentValue } from './consent-model.js';
 
 /**
- * SQL of the consent ledger. consent_events is only ever inserted into;
+ * SQL of the consent ledger. consent_events is only ever inserted into, but
+ * for erasure, which clears an event's address and agent (`forgetSubjects`);
  * consent_state is the derived current state, written in the same transaction.
  */
 
@@ -199,6 +200,42 @@ export async function deleteStates(db: Db, tenantId: string, holderId: string): 
     .deleteFrom('consentState')
     .where('tenantId', '=', tenantId)
     .where('holderId', '=', holderId)
+    .execute();
+}
+
+/**
+ * Erasure of a person (the erased subject and the subjects merged into it):
+ * their current states and those of the visitors linked to them go (derived
+ * from the events, which stay as the evidence of consent, Art. 7(1)), and
+ * those events lose the anonymised address and the user agent, the two
+ * fields about the person rather than the consent. The visitor rows stay:
+ * they hold two random ids, and are how a banner token of the erased person
+ * is recognised and answered as a stranger's.
+ */
+export async function forgetSubjects(
+  db: Db,
+  tenantId: string,
+  subjectIds: readonly string[],
+): Promise<void> {
+  if (subjectIds.length === 0) return;
+  const visitors = await db
+    .selectFrom('consentVisitors')
+    .select('id')
+    .where('tenantId', '=', tenantId)
+    .where('subjectId', 'in', subjectIds)
+    .execute();
+  const holders = [...subjectIds, ...visitors.map((v) => v.id)];
+  await db
+    .deleteFrom('consentState')
+    .where('tenantId', '=', tenantId)
+    .where('holderId', 'in', holders)
+    .execute();
+  await db
+    .updateTable('consentEvents')
+    .set({ ipAnonymised: null, userAgent: null })
+    .where('tenantId', '=', tenantId)
+    .where('holderId', 'in', holders)
+    .where((eb) => eb.or([eb('ipAnonymised', 'is not', null), eb('userAgent', 'is not', null)]))
     .execute();
 }
 

@@ -3,6 +3,7 @@ import { cookiePurposePrefix, mergeConsent } from '../consent/consent-model.js';
 import {
   type ConsentStateRecord,
   deleteStates,
+  forgetSubjects,
   listStates,
   relinkVisitors,
   upsertState,
@@ -43,6 +44,7 @@ import {
   insertSubject,
   listHistory,
   listIdentities,
+  listMergedSubjectIds,
   listMerges,
   listRecords,
   type StoredRecord,
@@ -883,6 +885,13 @@ export function createVaultService(deps: {
       const identities = await deleteIdentities(tx, ctx.tenantId, subjectId);
       const deleted = await deleteSubjectData(tx, ctx.tenantId, subjectId);
       await deletePurposeStates(tx, ctx.tenantId, subjectId);
+      // The consent ledger forgets the person too, the subjects merged into
+      // this one included (their events stay under their own ids).
+      await forgetSubjects(
+        tx,
+        ctx.tenantId,
+        await listMergedSubjectIds(tx, ctx.tenantId, subjectId),
+      );
       await updateSubject(
         tx,
         ctx.tenantId,

@@ -12,6 +12,7 @@ import * as m0010 from './0010_audit_lanes.js';
 import * as m0011 from './0011_write_notifications.js';
 import * as m0012 from './0012_consent_expiry.js';
 import * as m0013 from './0013_purpose_fulfilled.js';
+import * as m0014 from './0014_consent_erasure.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the folder so the
@@ -31,4 +32,5 @@ export const migrations: Record<string, Migration> = {
   '0011_write_notifications': m0011,
   '0012_consent_expiry': m0012,
   '0013_purpose_fulfilled': m0013,
+  '0014_consent_erasure': m0014,
 };
