@@ -439,21 +439,17 @@ export function createConsentService(deps: ConsentServiceDeps) {
       ? erasedRead('querystring.subjectId', 'erased')
       : erasedRead('querystring.visitorId', 'linked to a subject that was erased');
 
-  /** The holder's states for a write to start from; an erased holder's writes are refused or skipped by `record`. */
-  async function statesOf(
-    tenantId: string,
-    holder: Holder,
-  ): Promise<{ holderId: string; states: ConsentStateView[] }> {
-    const { holderId } = await resolveHolder(db, tenantId, holder);
-    return { holderId, states: (await listStates(db, tenantId, holderId)).map(view) };
-  }
-
+  /**
+   * The holder's current states: a read of an erased holder's is gone; a
+   * write (`forWrite`) starts from them, and `record` refuses or skips it.
+   */
   async function currentStates(
     tenantId: string,
     holder: Holder,
+    options: { forWrite?: boolean } = {},
   ): Promise<{ holderId: string; states: ConsentStateView[] }> {
     const { holderId, erased } = await resolveHolder(db, tenantId, holder);
-    if (erased) throw erasedHolderRead(holder);
+    if (erased && !options.forWrite) throw erasedHolderRead(holder);
     return { holderId, states: (await listStates(db, tenantId, holderId)).map(view) };
   }
 
@@ -468,7 +464,7 @@ export function createConsentService(deps: ConsentServiceDeps) {
     ip?: string | undefined;
     userAgent?: string | undefined;
   }): Promise<RecordResult> {
-    const { states } = await statesOf(input.tenantId, input.holder);
+    const { states } = await currentStates(input.tenantId, input.holder, { forWrite: true });
     const purposes =
       input.purposes ??
       states
@@ -495,7 +491,7 @@ export function createConsentService(deps: ConsentServiceDeps) {
   }): Promise<RecordResult> {
     const active = await deps.registers.getActiveRegister(input.tenantId);
     const register = active?.register ?? null;
-    const { states } = await statesOf(input.tenantId, input.holder);
+    const { states } = await currentStates(input.tenantId, input.holder, { forWrite: true });
     const byPurpose = new Map(states.filter((s) => s.medium === 'all').map((s) => [s.purpose, s]));
     const changes = gpcPurposes(register).map((purposeKey) => {
       const purpose = register?.purposes.find((p) => p.key === purposeKey);
@@ -555,7 +551,7 @@ export function createConsentService(deps: ConsentServiceDeps) {
     const active = await deps.registers.getActiveRegister(input.claim.tenantId);
     const purpose = active?.register.purposes.find((p) => p.key === input.claim.purpose);
     const holder = { subjectId: input.claim.subjectId };
-    const { states } = await statesOf(input.claim.tenantId, holder);
+    const { states } = await currentStates(input.claim.tenantId, holder, { forWrite: true });
     const previous =
       states.find((s) => s.purpose === input.claim.purpose && s.medium === input.claim.medium) ??
       null;

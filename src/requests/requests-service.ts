@@ -1205,6 +1205,16 @@ export function createRequestsService(deps: RequestsServiceDeps) {
     return subject && subject.status !== 'erased' ? subject.id : null;
   }
 
+  /** Restriction requests other than this one in force on the subject or on subjects merged into it. */
+  async function otherRestrictionsInForce(
+    within: Db,
+    request: StoredRequest,
+    subjectId: string,
+  ): Promise<string[]> {
+    const subjects = await listMergedSubjectIds(within, request.tenantId, subjectId);
+    return listRestrictionsInForce(within, request.tenantId, subjects, request.id);
+  }
+
   async function findSubjectId(ctx: VaultContext, email: string): Promise<string | null> {
     try {
       const subject = await deps.vault.lookup(ctx, { kind: 'email', value: email });
@@ -1264,15 +1274,7 @@ export function createRequestsService(deps: RequestsServiceDeps) {
     }
     // What the notice says: processing resumes, or stays restricted under
     // another request (decided again, under the lock, when lifting).
-    const othersInForce =
-      (
-        await listRestrictionsInForce(
-          db,
-          before.tenantId,
-          await listMergedSubjectIds(db, before.tenantId, held),
-          before.id,
-        )
-      ).length > 0;
+    const othersInForce = (await otherRestrictionsInForce(db, before, held)).length > 0;
     try {
       await mailer.send({
         to: openRequester(before).email,
@@ -1299,12 +1301,7 @@ export function createRequestsService(deps: RequestsServiceDeps) {
       // fulfilment and a merge take too: of two lifts racing, the second waits
       // and then sees the first one lifted.
       const current = await deps.decisions.lockForRestriction(tx, request.tenantId, subjectId);
-      const stillRestrictedBy = await listRestrictionsInForce(
-        tx,
-        request.tenantId,
-        await listMergedSubjectIds(tx, request.tenantId, current),
-        request.id,
-      );
+      const stillRestrictedBy = await otherRestrictionsInForce(tx, request, current);
       if (stillRestrictedBy.length === 0)
         await deps.decisions.setRestriction(tx, request.tenantId, current, null);
       await audit.record(tx, {

@@ -13,6 +13,7 @@ import * as m0011 from './0011_write_notifications.js';
 import * as m0012 from './0012_consent_expiry.js';
 import * as m0013 from './0013_purpose_fulfilled.js';
 import * as m0014 from './0014_consent_erasure.js';
+import * as m0015 from './0015_subjects_merged_into.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the folder so the
@@ -33,4 +34,5 @@ export const migrations: Record<string, Migration> = {
   '0012_consent_expiry': m0012,
   '0013_purpose_fulfilled': m0013,
   '0014_consent_erasure': m0014,
+  '0015_subjects_merged_into': m0015,
 };
