@@ -45,7 +45,7 @@ export async function run(): Promise<BenchResult[]> {
         undefined,
         ratioSpread(byHand.ratios),
       ),
-      // No target: the reference less the seven security headers (Avow keeps
+      // No target: the reference less the security headers (Avow keeps
       // them on every reply); the difference to the line above is their cost.
       ratioResult(
         'http, reference without the security headers vs bare route',

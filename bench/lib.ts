@@ -69,20 +69,30 @@ export async function measureHttp(
   };
 }
 
-/** Seconds per HTTP measurement: AVOW_BENCH_SECONDS, default 3. */
+/** Seconds per HTTP measurement: AVOW_BENCH_SECONDS, default 1. */
 export function benchSeconds(): number {
-  const value = Number(process.env.AVOW_BENCH_SECONDS ?? '3');
-  return Number.isFinite(value) && value > 0 ? value : 3;
+  return positiveNumber(process.env.AVOW_BENCH_SECONDS, 1);
+}
+
+/** Rounds per HTTP comparison: AVOW_BENCH_ROUNDS, default 15. */
+export function benchRounds(): number {
+  return Math.max(1, Math.round(positiveNumber(process.env.AVOW_BENCH_ROUNDS, 15)));
+}
+
+function positiveNumber(text: string | undefined, fallback: number): number {
+  const value = Number(text ?? fallback);
+  return Number.isFinite(value) && value > 0 ? value : fallback;
 }
 
 /**
- * Baseline and subject are measured back to back in each round (five by
- * default), and the round whose subject/baseline ratio is the median is
- * reported. This machine is a shared VM: its speed can halve for seconds at a
- * time. Pairing each subject run with the baseline run next to it, and taking
- * the median pair, keeps one slow or fast moment from deciding the ratio
- * (taking the best run of each side, as this did before, paired moments that
- * were not alike: runs of the same code read from 0.52 to 1.17).
+ * Baseline and subject are measured back to back in each round, and the
+ * round whose subject/baseline ratio is the median is reported. This machine
+ * is a shared VM: its speed can halve for seconds at a time. Pairing each
+ * subject run with the baseline run next to it, and taking the median pair,
+ * keeps one slow or fast moment from deciding the ratio. Many short rounds
+ * (15 of a second each) pair closer moments than a few long ones: with five
+ * rounds of three seconds, two runs of the same code read 0.70 and 0.98; with
+ * fifteen of one second, runs of the same code stay within about 0.05.
  */
 export async function compareHttp(
   baseline: HttpLoad,
@@ -92,7 +102,7 @@ export async function compareHttp(
   await measureHttp(baseline, { ...options, seconds: 1 }); // warm-up
   await measureHttp(subject, { ...options, seconds: 1 });
   const rounds: { baseline: HttpMeasure; subject: HttpMeasure; ratio: number }[] = [];
-  for (let round = 0; round < (options.rounds ?? 5); round += 1) {
+  for (let round = 0; round < (options.rounds ?? benchRounds()); round += 1) {
     const base = await measureHttp(baseline, options);
     const subj = await measureHttp(subject, options);
     if (subj.errors + subj.non2xx > 0)
@@ -111,9 +121,12 @@ export async function compareHttp(
   return { baseline: median.baseline, subject: median.subject, ratios };
 }
 
-/** The per-round ratios, for a result's notes: how much the machine moved during the run. */
+/** How much the per-round ratios moved during the run, for a result's notes. */
 export function ratioSpread(ratios: number[]): string {
-  return `rounds ${ratios.map((r) => r.toFixed(2)).join(' ')}`;
+  const sorted = [...ratios].sort((x, y) => x - y);
+  const at = (fraction: number) =>
+    (sorted[Math.round((sorted.length - 1) * fraction)] ?? 0).toFixed(2);
+  return `${sorted.length} rounds from ${at(0)} to ${at(1)}, the middle half ${at(0.25)} to ${at(0.75)}`;
 }
 
 /** Starts a TypeScript file as a child process; it prints one JSON line when ready. */

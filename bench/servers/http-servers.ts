@@ -19,12 +19,9 @@ if (!outcome.ok) throw outcome.error;
 const generated = generateInstallationKeys();
 // Logs are written as in production (the same buffered JSON lines), to /dev/null instead of standard output.
 const logger = createLogger('info', logDestination('/dev/null'));
-const { app, services } = await createAvow({
-  database,
-  keys: generated,
-  logger,
-  publicUrl: 'http://127.0.0.1',
-});
+// Served over plain HTTP, as measured here: no HSTS header (see apiHeaders).
+const publicUrl = 'http://127.0.0.1';
+const { app, services } = await createAvow({ database, keys: generated, logger, publicUrl });
 await app.listen({ port: 0, host: '127.0.0.1' });
 const tenant = await services.tenants.create({ name: 'Bench', role: 'controller', region: 'eu' });
 const key = await services.apiKeys.create({
@@ -50,13 +47,15 @@ const [, keyPart = '', secretPart = ''] =
   /^avow_([0-9a-z]{26})_([A-Za-z0-9_-]{43})$/.exec(key.token) ?? [];
 const known = new Map([[keyPart, Buffer.from(secretPart)]]);
 
+const securityHeaders = apiHeaders(publicUrl);
+
 async function referenceServer(options: { securityHeaders: boolean }) {
   let requests = 0;
   const reference = Fastify();
   reference.decorateRequest('startedAt', 0);
   reference.addHook('onRequest', (request, reply, done) => {
     request.startedAt = performance.now();
-    if (options.securityHeaders) reply.headers(apiHeaders);
+    if (options.securityHeaders) reply.headers(securityHeaders);
     reply.header('x-request-id', `rid_${(++requests).toString(36)}`);
     const [, id = '', secret = ''] =
       /^Bearer avow_([0-9a-z]{26})_([A-Za-z0-9_-]{43})$/.exec(
@@ -104,7 +103,7 @@ async function referenceServer(options: { securityHeaders: boolean }) {
   return reference;
 }
 const reference = await referenceServer({ securityHeaders: true });
-// The same without the seven security headers (apiHeaders): what they alone cost here.
+// The same without the security headers (apiHeaders): what they alone cost here.
 const referenceWithoutHeaders = await referenceServer({ securityHeaders: false });
 
 const port = (server: { address(): unknown }) => (server.address() as { port: number }).port;

@@ -4,6 +4,7 @@ import type { App } from './app-types.js';
 
 /** The fields of the one line written per request (see http-server.ts). */
 export type AccessLine = {
+  /** One of the service's own request ids (letters, digits, `_`): written as it is, unescaped. */
   reqId: string;
   method: string;
   /** The route pattern as a JSON string, encoded once when the route is added. */
@@ -28,10 +29,21 @@ export function createAccessLog(logger: Logger): (line: AccessLine) => void {
   if (stream === undefined || typeof bindings !== 'string' || level === undefined) {
     throw new Error('createAccessLog needs a pino logger with a destination');
   }
+  // Methods are few (Node's parser accepts only the ones it knows): each is
+  // encoded once, not on every line.
+  const methodsJson = new Map<string, string>();
+  const methodJson = (method: string) => {
+    let json = methodsJson.get(method);
+    if (json === undefined) {
+      json = JSON.stringify(method);
+      methodsJson.set(method, json);
+    }
+    return json;
+  };
   return (line) => {
     if (logger.levelVal > level) return;
     stream.write(
-      `{"level":${level},"time":${Date.now()}${bindings},"reqId":${JSON.stringify(line.reqId)},"method":${JSON.stringify(line.method)},"route":${line.routeJson},"status":${line.status},"ms":${line.ms},"msg":"request"}\n`,
+      `{"level":${level},"time":${Date.now()}${bindings},"reqId":"${line.reqId}","method":${methodJson(line.method)},"route":${line.routeJson},"status":${line.status},"ms":${line.ms},"msg":"request"}\n`,
     );
   };
 }

@@ -97,21 +97,34 @@ function handleError(error: FastifyError, request: FastifyRequest, reply: Fastif
  * API reply is never a document, never framed and never cached (it may hold
  * personal data). Routes that serve other origins or public, cacheable files
  * override these per reply; pages add the document headers (`asPage`).
+ *
+ * HSTS only when the installation is reached over HTTPS (its public URL says
+ * so): RFC 6797 (7.2) forbids the header on replies over plain HTTP, where
+ * browsers ignore it anyway.
  */
-export const apiHeaders: Readonly<Record<string, string>> = {
-  'cache-control': 'no-store',
-  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
-  'cross-origin-resource-policy': 'same-origin',
-  'referrer-policy': 'no-referrer',
-  'strict-transport-security': 'max-age=31536000; includeSubDomains',
-  'x-content-type-options': 'nosniff',
-  'x-frame-options': 'DENY',
-};
+export function apiHeaders(publicUrl: string): Readonly<Record<string, string>> {
+  return {
+    'cache-control': 'no-store',
+    'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+    'cross-origin-resource-policy': 'same-origin',
+    'referrer-policy': 'no-referrer',
+    ...(servedOverHttps(publicUrl)
+      ? { 'strict-transport-security': 'max-age=31536000; includeSubDomains' }
+      : {}),
+    'x-content-type-options': 'nosniff',
+    'x-frame-options': 'DENY',
+  };
+}
+
+export function servedOverHttps(publicUrl: string): boolean {
+  return new URL(publicUrl).protocol === 'https:';
+}
 
 /**
  * Request ids need to be unique, not secret or sortable: a random prefix for
  * this process (64 bits, so two processes or restarts do not share one) and a
- * counter. Cheaper than random bytes per request.
+ * counter. Cheaper than random bytes per request. Letters, digits and `_`
+ * only: the access line writes the id unescaped.
  */
 function requestIds(): () => string {
   const prefix = `rid_${randomBytes(8).toString('hex')}`;
@@ -178,12 +191,13 @@ export async function createHttpServer(options: HttpServerOptions): Promise<App>
     );
   });
 
+  const headers = apiHeaders(options.publicUrl);
   app.decorateRequest('startedAt', 0);
   app.addHook('onRequest', (request, reply, done) => {
     request.startedAt = performance.now();
     request.log = log;
     reply.log = log;
-    reply.headers(apiHeaders);
+    reply.headers(headers);
     reply.header('x-request-id', request.id);
     done();
   });

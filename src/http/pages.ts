@@ -4,7 +4,9 @@ import helmet from 'helmet';
 
 /**
  * Security headers for pages (HTML), helmet's, worked out once: the values do
- * not depend on the request. Routes that answer HTML set them with `asPage`.
+ * not depend on the request. Routes that answer HTML set them with `asPage`,
+ * on top of the headers every reply has (HSTS among them, when the
+ * installation is served over HTTPS: see `apiHeaders`).
  */
 export const documentHeaders: Record<string, string> = (() => {
   const headers: Record<string, string> = {};
@@ -17,6 +19,7 @@ export const documentHeaders: Record<string, string> = (() => {
     },
   };
   helmet({
+    strictTransportSecurity: false,
     // The API docs page loads its own scripts and styles from this server.
     contentSecurityPolicy: {
       directives: {

@@ -31,13 +31,32 @@ describe('health and readiness', () => {
     expect(second.headers.get('x-request-id')).toMatch(/^rid_/);
     expect(first.headers.get('x-request-id')).not.toBe(second.headers.get('x-request-id'));
     expect(first.headers.get('x-content-type-options')).toBe('nosniff');
-    expect(first.headers.get('strict-transport-security')).toContain('max-age=');
     // An API reply is never a document, never framed and never cached.
     expect(first.headers.get('content-security-policy')).toBe(
       "default-src 'none'; frame-ancestors 'none'",
     );
     expect(first.headers.get('cache-control')).toBe('no-store');
     expect(first.headers.get('x-frame-options')).toBe('DENY');
+  });
+
+  it('sends HSTS only when the installation is served over HTTPS', async () => {
+    // This one is reached over plain HTTP: RFC 6797 forbids the header there.
+    const overHttp = await avow.call('GET', '/health', { token: null });
+    expect(overHttp.headers.get('strict-transport-security')).toBeNull();
+    const page = await avow.call('GET', '/docs/', { token: null });
+    expect(page.headers.get('strict-transport-security')).toBeNull();
+
+    const secure = await startTestAvow({ publicUrl: 'https://privacy.example.com' });
+    try {
+      for (const path of ['/health', '/v1/whoami', '/docs/', '/nowhere']) {
+        const reply = await secure.call('GET', path);
+        expect(reply.headers.get('strict-transport-security'), path).toBe(
+          'max-age=31536000; includeSubDomains',
+        );
+      }
+    } finally {
+      await secure.close();
+    }
   });
 
   it('gives HTML pages the document security headers', async () => {

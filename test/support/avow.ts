@@ -36,8 +36,13 @@ export type TestAvow = {
 };
 
 /** The real app, listening on a free port over HTTP, on a fresh database. */
-/** `mail`: where the app's e-mail goes; give an SMTP URL from test/support/smtp.ts to read it. */
-export async function startTestAvow(options: { mail?: MailSettings } = {}): Promise<TestAvow> {
+/**
+ * `mail`: where the app's e-mail goes; give an SMTP URL from test/support/smtp.ts to read it.
+ * `publicUrl`: the address the installation says it is reached at (AVOW_PUBLIC_URL).
+ */
+export async function startTestAvow(
+  options: { mail?: MailSettings; publicUrl?: string } = {},
+): Promise<TestAvow> {
   const database = await openTestDatabase();
   const generated = generateInstallationKeys();
   const keys: InstallationKeys = generated;
@@ -52,7 +57,7 @@ export async function startTestAvow(options: { mail?: MailSettings } = {}): Prom
     database,
     keys,
     logger: createLogger('info', sink),
-    publicUrl: 'http://127.0.0.1',
+    publicUrl: options.publicUrl ?? 'http://127.0.0.1',
     ...(options.mail ? { mail: options.mail } : {}),
     // A worker that looks for jobs often, so tests see them worked quickly.
     jobs: { pollingIntervalSeconds: 0.5 },
