@@ -26,6 +26,8 @@ export type HttpLoad = {
 
 export type HttpMeasure = {
   requestsPerSecond: number;
+  /** CPU time the server process spent per request (user + system), when the server reports it. */
+  serverCpuMicrosPerRequest?: number;
   p50Ms: number;
   p99Ms: number;
   errors: number;
@@ -35,8 +37,9 @@ export type HttpMeasure = {
 /** Drives load with autocannon for a fixed time; the server runs in another process. */
 export async function measureHttp(
   load: HttpLoad,
-  options: { seconds?: number; connections?: number } = {},
+  options: { seconds?: number; connections?: number; serverCpuMicros?: () => Promise<number> } = {},
 ): Promise<HttpMeasure> {
+  const cpuBefore = await options.serverCpuMicros?.();
   let next = 0;
   const bodies = load.bodies;
   const result = await autocannon({
@@ -60,8 +63,12 @@ export async function measureHttp(
     pipelining: 1,
     duration: options.seconds ?? benchSeconds(),
   });
+  const cpuAfter = await options.serverCpuMicros?.();
   return {
     requestsPerSecond: result.requests.average,
+    ...(cpuBefore !== undefined && cpuAfter !== undefined && result.requests.total > 0
+      ? { serverCpuMicrosPerRequest: (cpuAfter - cpuBefore) / result.requests.total }
+      : {}),
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
     errors: result.errors,
@@ -97,7 +104,13 @@ function positiveNumber(text: string | undefined, fallback: number): number {
 export async function compareHttp(
   baseline: HttpLoad,
   subject: HttpLoad,
-  options: { seconds?: number; connections?: number; rounds?: number } = {},
+  options: {
+    seconds?: number;
+    connections?: number;
+    rounds?: number;
+    /** The server process's CPU time so far (startChild's `cpuMicros`), to report CPU per request. */
+    serverCpuMicros?: () => Promise<number>;
+  } = {},
 ): Promise<{ baseline: HttpMeasure; subject: HttpMeasure; ratios: number[] }> {
   await measureHttp(baseline, { ...options, seconds: 1 }); // warm-up
   await measureHttp(subject, { ...options, seconds: 1 });
@@ -129,14 +142,23 @@ export function ratioSpread(ratios: number[]): string {
   return `${sorted.length} rounds from ${at(0)} to ${at(1)}, the middle half ${at(0.25)} to ${at(0.75)}`;
 }
 
-/** Starts a TypeScript file as a child process; it prints one JSON line when ready. */
+/**
+ * Starts a TypeScript file as a child process; it prints one JSON line when
+ * ready. `cpuMicros` asks it for the CPU time it has used (a child that calls
+ * answerCpuQueries from bench/servers/cpu-queries.ts answers).
+ */
 export async function startChild<T>(
   file: string,
   env: Record<string, string> = {},
-): Promise<{ info: T; child: ChildProcess; stop: () => Promise<void> }> {
+): Promise<{
+  info: T;
+  child: ChildProcess;
+  cpuMicros: () => Promise<number>;
+  stop: () => Promise<void>;
+}> {
   const child = spawn(process.execPath, [path.resolve('bin/run-ts.js'), file], {
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
   const [first] = (await Promise.race([
@@ -148,12 +170,26 @@ export async function startChild<T>(
   return {
     info: JSON.parse(first) as T,
     child,
+    cpuMicros: async () => {
+      const answer = once(lines, 'line');
+      child.stdin?.write('cpu\n');
+      const [line] = (await answer) as [string];
+      return Number(line);
+    },
     stop: async () => {
       if (child.exitCode !== null) return;
       child.kill('SIGTERM');
       await once(child, 'exit');
     },
   };
+}
+
+/** The per-request server CPU of both sides of a comparison, for a result's notes. */
+export function serverCpu(baseline: HttpMeasure, subject: HttpMeasure): string {
+  const b = baseline.serverCpuMicrosPerRequest;
+  const s = subject.serverCpuMicrosPerRequest;
+  if (b === undefined || s === undefined) return '';
+  return `server CPU ${s.toFixed(1)} µs/request vs ${b.toFixed(1)} (ratio ${(b / s).toFixed(2)})`;
 }
 
 export function ratioResult(

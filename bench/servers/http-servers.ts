@@ -12,6 +12,7 @@ import { migrateToLatest } from '../../src/db/migrate.js';
 import { apiHeaders } from '../../src/http/http-server.js';
 import { createAvow } from '../../src/server/app.js';
 import { createLogger, logDestination } from '../../src/server/logger.js';
+import { answerCpuQueries } from './cpu-queries.js';
 
 const database = await openDatabase({ kind: 'pglite' });
 const outcome = await migrateToLatest(database.db);
@@ -110,6 +111,8 @@ const port = (server: { address(): unknown }) => (server.address() as { port: nu
 process.stdout.write(
   `${JSON.stringify({ barePort: port(bare.server), avowPort: port(app.server), referencePort: port(reference.server), referenceWithoutHeadersPort: port(referenceWithoutHeaders.server), token: key.token, tenantId: tenant.id })}\n`,
 );
+
+answerCpuQueries();
 
 process.once('SIGTERM', () => {
   void Promise.all([bare.close(), app.close(), reference.close(), referenceWithoutHeaders.close()])
