@@ -45,6 +45,11 @@ export function createApiKeyService(deps: {
   // memory only, for cacheSeconds), so a hit is a constant-time comparison
   // rather than a hash: the hash cost more than the rest of a trivial request.
   const cache = new Map<string, { principal: Principal; secret: Buffer; until: number }>();
+  // Revocations made by this process so far. A key read from the database is
+  // cached only if none was made while it was being read: otherwise a read
+  // that began before a revocation could cache the key after the revocation
+  // had cleared it, and the revoked key would pass here for cacheSeconds.
+  let revocations = 0;
 
   async function create(
     input: {
@@ -118,13 +123,14 @@ export function createApiKeyService(deps: {
     if (cached && cached.until > Date.now()) {
       return safeEqual(cached.secret, secret) ? cached.principal : undefined;
     }
+    const revocationsBefore = revocations;
     const key = await findApiKey(db, `key_${idPart}`);
     if (!key || key.revokedAt !== null || !safeEqual(key.secretHash, sha256(secret))) {
       cache.delete(idPart);
       return undefined;
     }
     const principal: Principal = { keyId: key.id, tenantId: key.tenantId, scopes: key.scopes };
-    if (deps.cacheSeconds > 0) {
+    if (deps.cacheSeconds > 0 && revocations === revocationsBefore) {
       cache.set(idPart, { principal, secret, until: Date.now() + deps.cacheSeconds * 1000 });
     }
     return principal;
@@ -150,6 +156,7 @@ export function createApiKeyService(deps: {
       });
       return done;
     });
+    revocations += 1;
     cache.delete(id.slice('key_'.length));
     return revoked;
   }
