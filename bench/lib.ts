@@ -99,7 +99,7 @@ function positiveNumber(text: string | undefined, fallback: number): number {
  * keeps one slow or fast moment from deciding the ratio. Many short rounds
  * (15 of a second each) pair closer moments than a few long ones: with five
  * rounds of three seconds, two runs of the same code read 0.70 and 0.98; with
- * fifteen of one second, runs of the same code stay within about 0.05.
+ * fifteen of one second, six runs of the same code read from 0.66 to 0.77.
  */
 export async function compareHttp(
   baseline: HttpLoad,
