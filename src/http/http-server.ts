@@ -108,16 +108,12 @@ export function apiHeaders(publicUrl: string): Readonly<Record<string, string>> 
     'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
     'cross-origin-resource-policy': 'same-origin',
     'referrer-policy': 'no-referrer',
-    ...(servedOverHttps(publicUrl)
+    ...(new URL(publicUrl).protocol === 'https:'
       ? { 'strict-transport-security': 'max-age=31536000; includeSubDomains' }
       : {}),
     'x-content-type-options': 'nosniff',
     'x-frame-options': 'DENY',
   };
-}
-
-export function servedOverHttps(publicUrl: string): boolean {
-  return new URL(publicUrl).protocol === 'https:';
 }
 
 /**
