@@ -33,7 +33,7 @@ export async function runWorker(config: Config): Promise<void> {
       { jobs: services.jobs.names() },
       'worker running; SIGTERM stops it after running jobs finish',
     );
-    // Start-up is watched: its lines go out now, not with the next 4 KB.
+    // Start-up is watched: its lines go out now, not with the next 16 KB.
     logs.flushSync();
 
     const signal = await new Promise<string>((resolve) => {

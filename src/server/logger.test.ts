@@ -22,14 +22,14 @@ afterEach(() => {
 });
 
 describe('log destination', () => {
-  it('holds lines until 4 KB are buffered, then writes them in order', () => {
+  it('holds lines until 16 KB are buffered, then writes them in order', () => {
     const file = newFile();
     const logger = createLogger('info', logDestination(file));
     logger.info({ n: 1 }, 'first');
     logger.info({ n: 2 }, 'second');
     expect(readFileSync(file, 'utf8')).toBe('');
 
-    for (let n = 3; n <= 60; n += 1) logger.info({ n, filler: 'x'.repeat(80) }, 'more');
+    for (let n = 3; n <= 200; n += 1) logger.info({ n, filler: 'x'.repeat(80) }, 'more');
     const written = linesOf(file).map((line) => line.n);
     expect(written.length).toBeGreaterThan(0);
     expect(written).toEqual(Array.from({ length: written.length }, (_, i) => i + 1));

@@ -31,14 +31,16 @@ export function createLogger(
 /** How long a log line may wait in the buffer when the service is quiet. */
 const flushIntervalMs = 1000;
 /** Lines are written once this many characters are buffered. */
-const chunkLength = 4096;
+const chunkLength = 16384;
 
 /**
  * Where the service's logs go (a file descriptor or a file path): lines are
- * gathered into chunks of about 4 KB and each chunk is written in one
+ * gathered into chunks of about 16 KB and each chunk is written in one
  * synchronous write, so a log line costs neither a write of its own nor a
  * hand-off to libuv's thread pool (which, measured, cost more per request than
- * the write). A quiet service still writes every line within a second, and
+ * the write). A system call is dear on a virtual machine: in a profile of the
+ * HTTP benchmark, a write of a 4 KB chunk cost about 12 µs, half a microsecond
+ * per access line; a 16 KB chunk spreads it over four times the lines. A quiet service still writes every line within a second, and
  * what is buffered is written when the process exits. A hard crash of the
  * machine can lose that last second of log lines (never audit events: those
  * are in the database). As with pino's default destination, a reader that
@@ -68,7 +70,7 @@ export function logDestination(to: number | string): LogDestination {
   const timer = setInterval(flushSync, flushIntervalMs);
   timer.unref();
   // Pino flushes only asynchronous destinations at exit; this one holds up
-  // to 4 KB too. At exit there is nowhere left to report a failed write.
+  // to 16 KB too. At exit there is nowhere left to report a failed write.
   process.once('exit', () => {
     clearInterval(timer);
     try {

@@ -69,7 +69,7 @@ export async function serve(config: Config): Promise<void> {
 
   await app.listen({ port: config.port, host: config.host });
   logger.info({ url: config.publicUrl, docs: `${config.publicUrl}/docs` }, 'listening');
-  // Start-up is watched: its lines go out now, not with the next 4 KB.
+  // Start-up is watched: its lines go out now, not with the next 16 KB.
   logs.flushSync();
 
   let stopping = false;
