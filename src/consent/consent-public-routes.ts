@@ -200,6 +200,27 @@ export async function registerConsentPublicRoutes(
     }
 
     /**
+     * The visitor's route, answering in the public routes' own terms. A
+     * visitor linked to a subject is checked for erasure when the call starts
+     * (`visitorFrom`); an erasure that lands while the call runs makes the
+     * service refuse with 410 naming its own API's field (`body.visitorId`).
+     * Here the caller sent a token, `visitor`: the detail names that.
+     */
+    async function asVisitor<T>(
+      field: 'body.visitor' | 'querystring.visitor',
+      work: () => Promise<T>,
+    ): Promise<T> {
+      try {
+        return await work();
+      } catch (error) {
+        if (!(error instanceof AppError) || error.code !== 'gone') throw error;
+        throw new AppError('gone', 'The visitor’s subject was erased during this call', {
+          details: [{ path: field, message: 'linked to a subject that was erased' }],
+        });
+      }
+    }
+
+    /**
      * The visitor from a token, or a new one when there is none. A visitor
      * linked to a subject that was since erased is a new visitor too: the
      * person is a stranger again, and nothing more is recorded on the erased
@@ -252,48 +273,55 @@ export async function registerConsentPublicRoutes(
       async (request) => {
         const { tenantId } = request.params;
         const body = request.body;
-        const visitor = await visitorFrom(tenantId, body.visitor);
-        const context = {
-          ...auditContextFrom(request),
-          actor: { type: 'subject' as const, id: visitor.visitorId },
-        };
-        const { states: before } = await consent.currentStates(tenantId, {
-          visitorId: visitor.visitorId,
-        });
-        const wasGiven = (purpose: string) =>
-          before.some((s) => s.purpose === purpose && s.medium === 'all' && s.consent === 'given');
-        const changes: ConsentChange[] = [];
-        for (const [category, value] of Object.entries(body.choices ?? {})) {
-          const purpose = cookiePurpose(category as (typeof optionalCookieCategories)[number]);
-          const action: ConsentAction = value
-            ? 'given'
-            : wasGiven(purpose)
-              ? 'withdrawn'
-              : 'refused';
-          changes.push({ purpose, action });
-        }
-        for (const p of body.purposes ?? []) changes.push({ purpose: p.purpose, action: p.action });
-        const gpc = gpcOn(request);
-        const stopped = gpc
-          ? new Set(gpcPurposes((await consent.activeRegister(tenantId)) ?? null))
-          : new Set<string>();
-        // GPC wins over "accept all" for what it covers, as the specification asks.
-        const kept = changes.filter((c) => !(c.action === 'given' && stopped.has(c.purpose)));
-        const receiptIds: string[] = [];
-        if (kept.length > 0) {
-          const result = await consent.record({
-            tenantId,
-            holder: { visitorId: visitor.visitorId },
-            changes: kept,
-            channel: body.channel,
-            context,
+        return asVisitor('body.visitor', async () => {
+          const visitor = await visitorFrom(tenantId, body.visitor);
+          const context = {
+            ...auditContextFrom(request),
+            actor: { type: 'subject' as const, id: visitor.visitorId },
+          };
+          const { states: before } = await consent.currentStates(tenantId, {
+            visitorId: visitor.visitorId,
           });
-          if (result.receipt) receiptIds.push(result.receipt.receipt.consentReceiptID);
-        }
-        const applied = await withGpc(request, tenantId, visitor.visitorId);
-        if (applied.receiptId) receiptIds.push(applied.receiptId);
-        const { states } = await consent.currentStates(tenantId, { visitorId: visitor.visitorId });
-        return { visitor: visitor.token, states, receiptIds, gpcApplied: applied.applied };
+          const wasGiven = (purpose: string) =>
+            before.some(
+              (s) => s.purpose === purpose && s.medium === 'all' && s.consent === 'given',
+            );
+          const changes: ConsentChange[] = [];
+          for (const [category, value] of Object.entries(body.choices ?? {})) {
+            const purpose = cookiePurpose(category as (typeof optionalCookieCategories)[number]);
+            const action: ConsentAction = value
+              ? 'given'
+              : wasGiven(purpose)
+                ? 'withdrawn'
+                : 'refused';
+            changes.push({ purpose, action });
+          }
+          for (const p of body.purposes ?? [])
+            changes.push({ purpose: p.purpose, action: p.action });
+          const gpc = gpcOn(request);
+          const stopped = gpc
+            ? new Set(gpcPurposes((await consent.activeRegister(tenantId)) ?? null))
+            : new Set<string>();
+          // GPC wins over "accept all" for what it covers, as the specification asks.
+          const kept = changes.filter((c) => !(c.action === 'given' && stopped.has(c.purpose)));
+          const receiptIds: string[] = [];
+          if (kept.length > 0) {
+            const result = await consent.record({
+              tenantId,
+              holder: { visitorId: visitor.visitorId },
+              changes: kept,
+              channel: body.channel,
+              context,
+            });
+            if (result.receipt) receiptIds.push(result.receipt.receipt.consentReceiptID);
+          }
+          const applied = await withGpc(request, tenantId, visitor.visitorId);
+          if (applied.receiptId) receiptIds.push(applied.receiptId);
+          const { states } = await consent.currentStates(tenantId, {
+            visitorId: visitor.visitorId,
+          });
+          return { visitor: visitor.token, states, receiptIds, gpcApplied: applied.applied };
+        });
       },
     );
 
@@ -312,15 +340,19 @@ export async function registerConsentPublicRoutes(
       },
       async (request) => {
         const { tenantId } = request.params;
-        const visitor = await visitorFrom(tenantId, request.query.visitor);
-        const applied = await withGpc(request, tenantId, visitor.visitorId);
-        const { states } = await consent.currentStates(tenantId, { visitorId: visitor.visitorId });
-        return {
-          visitor: visitor.token,
-          states,
-          receiptIds: applied.receiptId ? [applied.receiptId] : [],
-          gpcApplied: applied.applied,
-        };
+        return asVisitor('querystring.visitor', async () => {
+          const visitor = await visitorFrom(tenantId, request.query.visitor);
+          const applied = await withGpc(request, tenantId, visitor.visitorId);
+          const { states } = await consent.currentStates(tenantId, {
+            visitorId: visitor.visitorId,
+          });
+          return {
+            visitor: visitor.token,
+            states,
+            receiptIds: applied.receiptId ? [applied.receiptId] : [],
+            gpcApplied: applied.applied,
+          };
+        });
       },
     );
 
@@ -341,22 +373,24 @@ export async function registerConsentPublicRoutes(
       },
       async (request) => {
         const { tenantId } = request.params;
-        const visitor = await visitorFrom(tenantId, request.body.visitor);
-        const result = await consent.withdraw({
-          tenantId,
-          holder: { visitorId: visitor.visitorId },
-          channel: request.body.channel,
-          context: {
-            ...auditContextFrom(request),
-            actor: { type: 'subject', id: visitor.visitorId },
-          },
+        return asVisitor('body.visitor', async () => {
+          const visitor = await visitorFrom(tenantId, request.body.visitor);
+          const result = await consent.withdraw({
+            tenantId,
+            holder: { visitorId: visitor.visitorId },
+            channel: request.body.channel,
+            context: {
+              ...auditContextFrom(request),
+              actor: { type: 'subject', id: visitor.visitorId },
+            },
+          });
+          return {
+            visitor: visitor.token,
+            states: result.states,
+            receiptIds: result.receipt ? [result.receipt.receipt.consentReceiptID] : [],
+            gpcApplied: false,
+          };
         });
-        return {
-          visitor: visitor.token,
-          states: result.states,
-          receiptIds: result.receipt ? [result.receipt.receipt.consentReceiptID] : [],
-          gpcApplied: false,
-        };
       },
     );
 
@@ -378,7 +412,12 @@ export async function registerConsentPublicRoutes(
         const visitorId = visitorIdOf(tenantId, request.query.visitor);
         // A visitor of an erased subject sees no receipts (and no new visitor is made for a read).
         if (await consent.visitorOfErased(tenantId, visitorId)) throw notFound('Receipt');
-        const found = await consent.receipt(tenantId, receiptId, { visitorId });
+        // Erased while this call ran: the same 404 as when it started erased.
+        const found = await consent
+          .receipt(tenantId, receiptId, { visitorId })
+          .catch((error: unknown) => {
+            throw error instanceof AppError && error.code === 'gone' ? notFound('Receipt') : error;
+          });
         return { receipt: found.receipt, signature: found.signature };
       },
     );

@@ -220,6 +220,81 @@ describe('erasure reaches the consent ledger', () => {
   });
 });
 
+describe('the public consent routes, when the subject is erased while a call runs', () => {
+  type ConsentMethod = 'currentStates' | 'withdraw' | 'receipt';
+
+  /**
+   * Runs `call` with the service's `method` erasing the visitor's subject
+   * just before it does its own work: the erasure of another request landing
+   * between the route's check of the visitor and the service's.
+   */
+  async function erasedDuring<T>(
+    person: Awaited<ReturnType<typeof personWithConsent>>,
+    method: ConsentMethod,
+    call: () => Promise<T>,
+  ): Promise<T> {
+    const consent = avow.services.consent as unknown as Record<
+      ConsentMethod,
+      (...args: unknown[]) => Promise<unknown>
+    >;
+    const original = consent[method];
+    consent[method] = async (...args: unknown[]) => {
+      consent[method] = original;
+      const erased = await avow.call('POST', `/v1/subjects/${person.subjectId}/erase`, {
+        token: person.token,
+        body: {},
+      });
+      expect(erased.status, erased.text).toBe(200);
+      return original(...args);
+    };
+    try {
+      return await call();
+    } finally {
+      consent[method] = original;
+    }
+  }
+
+  it('410 names the field the caller sent (visitor), never the service’s visitorId', async () => {
+    const cases: [string, ConsentMethod, string, Record<string, unknown> | undefined, string][] = [
+      ['POST', 'currentStates', '', { choices: { analytics: false } }, 'body.visitor'],
+      ['GET', 'currentStates', '', undefined, 'querystring.visitor'],
+      ['POST', 'withdraw', '/withdraw', {}, 'body.visitor'],
+    ];
+    for (const [method, service, suffix, body, field] of cases) {
+      const person = await personWithConsent();
+      const reply = await erasedDuring(person, service, () =>
+        method === 'GET'
+          ? avow.call<ErrorReply>(
+              'GET',
+              `${person.base}?visitor=${encodeURIComponent(person.visitorToken)}`,
+              { token: null },
+            )
+          : avow.call<ErrorReply>('POST', `${person.base}${suffix}`, {
+              token: null,
+              body: { ...body, visitor: person.visitorToken },
+            }),
+      );
+      expect(reply.status, `${method} ${suffix}: ${reply.text}`).toBe(410);
+      expect(reply.body.error.code).toBe('gone');
+      expect(reply.body.error.details).toEqual([
+        { path: field, message: 'linked to a subject that was erased' },
+      ]);
+    }
+  });
+
+  it('a receipt read answers 404, as it does for a visitor erased before the call', async () => {
+    const person = await personWithConsent();
+    const path = `${person.base}/receipts/${person.receiptId}?visitor=${encodeURIComponent(person.visitorToken)}`;
+    const before = await avow.call('GET', path, { token: null });
+    expect(before.status, before.text).toBe(200);
+    const reply = await erasedDuring(person, 'receipt', () =>
+      avow.call<ErrorReply>('GET', path, { token: null }),
+    );
+    expect(reply.status, reply.text).toBe(404);
+    expect(reply.body.error.code).toBe('not_found');
+  });
+});
+
 describe('migration 0014: subjects erased before erasure reached the ledger', () => {
   it('drops their state and clears address and agent from their events', async () => {
     const person = await personWithConsent();
