@@ -3,7 +3,12 @@ import { type BlindIndex, normaliseIdentity } from '../crypto/blind-index.js';
 import type { Db } from '../db/database.js';
 import { AppError, type ErrorDetail, notFound } from '../errors/errors.js';
 import type { AuditSeam, VaultContext } from '../vault/vault-service.js';
-import { findCurrentSubject, findSubjectIdsByIndex, updateSubject } from '../vault/vault-store.js';
+import {
+  findCurrentSubject,
+  findSubjectIdsByIndex,
+  type Subject,
+  updateSubject,
+} from '../vault/vault-store.js';
 import { type Decision, decide, needsCollected } from './decide.js';
 import type { PolicySource } from './policy-source.js';
 import type { SubjectStateCache } from './subject-state-cache.js';
@@ -202,12 +207,12 @@ export function createDecisionsService(deps: {
    * subject row itself, so it locks FOR UPDATE (a shared lock upgraded by two
    * writers at once would deadlock).
    */
-  async function currentSubjectId(
+  async function currentSubject(
     tx: Db,
     tenantId: string,
     subjectId: string,
     lock: { forShare: true } | { forUpdate: true },
-  ): Promise<string> {
+  ): Promise<Subject> {
     const subject = await findCurrentSubject(tx, tenantId, subjectId, lock);
     if (!subject) throw notFound('Subject');
     if (subject.status === 'erased') {
@@ -215,7 +220,16 @@ export function createDecisionsService(deps: {
         details: [{ path: 'subjectId', message: 'erased' }],
       });
     }
-    return subject.id;
+    return subject;
+  }
+
+  async function currentSubjectId(
+    tx: Db,
+    tenantId: string,
+    subjectId: string,
+    lock: { forShare: true } | { forUpdate: true },
+  ): Promise<string> {
+    return (await currentSubject(tx, tenantId, subjectId, lock)).id;
   }
 
   /**
@@ -236,7 +250,34 @@ export function createDecisionsService(deps: {
     };
   }
 
-  /** Art. 18 restriction of all processing for a subject (null lifts it); returns the subject acted on. */
+  /**
+   * Art. 18: restricts all processing of a subject; returns the subject acted
+   * on. A subject already restricted keeps the earlier restriction's time and
+   * ground: it has been restricted since then (a lift sets what remains).
+   */
+  async function restrict(
+    tx: Db,
+    tenantId: string,
+    subjectId: string,
+    restriction: { at: Date; ground: string },
+  ): Promise<string> {
+    const subject = await currentSubject(tx, tenantId, subjectId, { forUpdate: true });
+    if (subject.restrictedAt === null) {
+      await updateSubject(
+        tx,
+        tenantId,
+        subject.id,
+        { restrictedAt: restriction.at, restrictionGround: restriction.ground },
+        now(),
+      );
+    }
+    return subject.id;
+  }
+
+  /**
+   * The restriction a subject is under, set as a whole: null lifts it. A lift
+   * decides what remains under lockForRestriction, in the same transaction.
+   */
   async function setRestriction(
     tx: Db,
     tenantId: string,
@@ -266,7 +307,14 @@ export function createDecisionsService(deps: {
     return currentSubjectId(tx, tenantId, subjectId, { forUpdate: true });
   }
 
-  return { decide: decideOne, decideBatch, setState, setRestriction, lockForRestriction };
+  return {
+    decide: decideOne,
+    decideBatch,
+    setState,
+    restrict,
+    setRestriction,
+    lockForRestriction,
+  };
 }
 
 export type DecisionsService = ReturnType<typeof createDecisionsService>;

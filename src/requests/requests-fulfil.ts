@@ -43,7 +43,7 @@ export type FulfilmentDeps = {
     VaultService,
     'lookup' | 'get' | 'exportSubject' | 'rectify' | 'erase' | 'pseudonymize'
   >;
-  decisions: Pick<DecisionsService, 'setState' | 'setRestriction'>;
+  decisions: Pick<DecisionsService, 'setState' | 'restrict'>;
   consent: Pick<ConsentService, 'withdraw' | 'history'>;
   audit: {
     record: (db: Db, event: AuditEventInput) => Promise<unknown>;
@@ -379,7 +379,7 @@ async function restriction(
     partial: false,
     inTx: async (tx) => {
       // The subject acted on: a subject merged meanwhile is followed to the one it went into.
-      const restricted = await deps.decisions.setRestriction(tx, input.ctx.tenantId, subjectId, {
+      const restricted = await deps.decisions.restrict(tx, input.ctx.tenantId, subjectId, {
         at: input.now,
         ground,
       });

@@ -59,6 +59,7 @@ import {
   listUnconfirmedPastDue,
   type RequestChanges,
   type RequestFilter,
+  type RestrictionInForce,
   type StoredRequest,
   type TimelineEntry,
   takeDownload,
@@ -181,7 +182,7 @@ function toView(
 }
 
 export type RequestsServiceDeps = FulfilmentDeps & {
-  decisions: Pick<DecisionsService, 'lockForRestriction'>;
+  decisions: Pick<DecisionsService, 'lockForRestriction' | 'setRestriction'>;
   db: Db;
   keyring: Pick<Keyring, 'derive' | 'sign' | 'publicKeyPem'>;
   blindIndex: Pick<BlindIndex, 'compute'>;
@@ -1210,7 +1211,7 @@ export function createRequestsService(deps: RequestsServiceDeps) {
     within: Db,
     request: StoredRequest,
     subjectId: string,
-  ): Promise<string[]> {
+  ): Promise<RestrictionInForce[]> {
     const subjects = await listMergedSubjectIds(within, request.tenantId, subjectId);
     return listRestrictionsInForce(within, request.tenantId, subjects, request.id);
   }
@@ -1301,9 +1302,16 @@ export function createRequestsService(deps: RequestsServiceDeps) {
       // fulfilment and a merge take too: of two lifts racing, the second waits
       // and then sees the first one lifted.
       const current = await deps.decisions.lockForRestriction(tx, request.tenantId, subjectId);
-      const stillRestrictedBy = await otherRestrictionsInForce(tx, request, current);
-      if (stillRestrictedBy.length === 0)
-        await deps.decisions.setRestriction(tx, request.tenantId, current, null);
+      const remaining = await otherRestrictionsInForce(tx, request, current);
+      const stillRestrictedBy = remaining.map((r) => r.id);
+      // What the subject shows is the earliest restriction still in force (or none).
+      const earliest = remaining[0];
+      await deps.decisions.setRestriction(
+        tx,
+        request.tenantId,
+        current,
+        earliest ? { at: earliest.completedAt, ground: earliest.ground } : null,
+      );
       await audit.record(tx, {
         tenantId: request.tenantId,
         actor: ctx.actor,

@@ -178,24 +178,33 @@ export async function findConfirmedDuplicate(
  * landed on one of the subjects and is still in force: fulfilled (completed or
  * partially completed) and not lifted.
  */
+/** A restriction request in force on a subject: what the subject's restriction shows while it holds. */
+export type RestrictionInForce = { id: string; ground: string; completedAt: Date };
+
+/** The restriction requests in force on these subjects (but one), the earliest fulfilled first. */
 export async function listRestrictionsInForce(
   db: Db,
   tenantId: string,
   subjectIds: readonly string[],
   exceptId: string,
-): Promise<string[]> {
+): Promise<RestrictionInForce[]> {
   const rows = await db
     .selectFrom('rightsRequests')
-    .select('id')
+    .select(['id', 'completedAt', sql<string>`details->>'ground'`.as('ground')])
     .where('tenantId', '=', tenantId)
     .where('type', '=', 'restriction')
     .where('status', 'in', ['completed', 'partially_completed'])
     .where('subjectId', 'in', subjectIds)
     .where('id', '!=', exceptId)
     .where(sql<boolean>`details->>'liftedAt' is null`)
+    .orderBy('completedAt')
     .orderBy('id')
     .execute();
-  return rows.map((r) => r.id);
+  return rows.map((r) => ({
+    id: r.id,
+    ground: r.ground ?? '',
+    completedAt: r.completedAt ?? new Date(0),
+  }));
 }
 
 export type RequestFilter = {

@@ -1202,8 +1202,9 @@ export function createVaultService(deps: {
           at,
         );
       }
-      // A restriction of all processing is never dropped by a merge either.
-      if (from.restrictedAt && !into.restrictedAt)
+      // A restriction of all processing is never dropped by a merge either;
+      // the subject shows the earlier of the two (restricted since then).
+      if (from.restrictedAt && (!into.restrictedAt || from.restrictedAt < into.restrictedAt))
         await updateSubject(
           tx,
           ctx.tenantId,

@@ -357,8 +357,20 @@ describe('two restriction requests on one subject', () => {
       const a = await restrictedPerson(token, `${direction.replaceAll(' ', '-')}-a@example.no`);
       const b = await restrictedPerson(token, `${direction.replaceAll(' ', '-')}-b@example.no`);
       const [from, into] = direction === 'a into b' ? [a, b] : [b, a];
+      const restrictedAt = async (subjectId: string) => {
+        const reply = await avow.call<{ subject: { restrictedAt: string | null } }>(
+          'GET',
+          `/v1/subjects/${subjectId}`,
+          { token },
+        );
+        expect(reply.status, reply.text).toBe(200);
+        return reply.body.subject.restrictedAt;
+      };
+      const aSince = await restrictedAt(a.subjectId);
       await merge(token, from.subjectId, into.subjectId);
       expect((await decide(token, into.subjectId, 'crm')).allowed, direction).toBe(false);
+      // Restricted since a's (the earlier), whichever subject it was.
+      expect(await restrictedAt(into.subjectId), direction).toBe(aSince);
 
       // a's restriction is lifted (and a's requester told); b's still holds the subject.
       const liftedA = await lift(token, a.requestId);
@@ -400,12 +412,31 @@ describe('two restriction requests on one subject', () => {
       },
     });
     expect(second.status, second.text).toBe(201);
+    const restriction = async () => {
+      const reply = await avow.call<{
+        subject: { restrictedAt: string | null; restrictionGround: string | null };
+      }>('GET', `/v1/subjects/${first.subjectId}`, { token });
+      expect(reply.status, reply.text).toBe(200);
+      const { restrictedAt, restrictionGround } = reply.body.subject;
+      return { restrictedAt, restrictionGround };
+    };
+    const sinceFirst = await restriction();
+    expect(sinceFirst.restrictionGround).toBe('accuracy_contested');
     await fulfil(token, second.body.id);
+    // Restricted since the first: the second does not move the time or the ground.
+    expect(await restriction()).toEqual(sinceFirst);
 
     await lift(token, first.requestId);
     expect((await decide(token, first.subjectId, 'crm')).allowed).toBe(false);
+    // What remains is the second's restriction: its ground, since it was fulfilled.
+    const sinceSecond = await restriction();
+    expect(sinceSecond.restrictionGround).toBe('unlawful_processing');
+    expect(Date.parse(sinceSecond.restrictedAt ?? '')).toBeGreaterThan(
+      Date.parse(sinceFirst.restrictedAt ?? ''),
+    );
     await lift(token, second.body.id);
     expect((await decide(token, first.subjectId, 'crm')).allowed).toBe(true);
+    expect(await restriction()).toEqual({ restrictedAt: null, restrictionGround: null });
     // Each notice says what is about to happen: the first, that processing stays restricted.
     const notice = (id: string) =>
       smtp.messages.find(
