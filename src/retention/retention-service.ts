@@ -1,10 +1,12 @@
 import type { AuditContext, AuditEventInput } from '../audit/audit-events.js';
+import { forgetSubjects } from '../consent/consent-store.js';
 import type { Db } from '../db/database.js';
 import type { Policy } from '../decisions/decide.js';
 import type { PolicySource } from '../decisions/policy-source.js';
 import { AppError, notFound } from '../errors/errors.js';
 import { newId } from '../ids/ids.js';
 import type { RetentionAction, RetentionTrigger } from '../register/register-schema.js';
+import { listMergedSubjectIds } from '../vault/vault-store.js';
 import { planFromRegister, type RetentionPlan, tenantContractEndsAt } from './retention-plan.js';
 import {
   anonymizeRecords,
@@ -382,6 +384,12 @@ export function createRetentionService(deps: {
           }
           const emptied = await subjectsWithoutRecords(tx, tenantId, [...wholeSubject.keys()]);
           const erasedNow = await eraseSubjects(tx, tenantId, emptied, asOf);
+          // The consent ledger forgets them as a vault erasure makes it forget:
+          // their state, their events' address and agent, the subjects merged
+          // into them and the visitors linked to them included.
+          for (const subjectId of erasedNow) {
+            await forgetSubjects(tx, tenantId, await listMergedSubjectIds(tx, tenantId, subjectId));
+          }
           for (const [rule, count] of perRule) {
             await audit.record(tx, {
               ...ctx,

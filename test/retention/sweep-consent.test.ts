@@ -1,0 +1,95 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestAvow, type TestAvow } from '../support/avow.js';
+import { boundaryRegister, client, daysAgo } from './support.js';
+
+/**
+ * A sweep that empties a subject erases it as a whole, and the consent ledger
+ * forgets the person as an erasure through the vault makes it forget
+ * (docs/consent.md "Erased subjects"): the derived state goes, the events kept
+ * as evidence lose their address and agent, the subjects merged into it too.
+ */
+
+let avow: TestAvow;
+let api: ReturnType<typeof client>;
+let token: string;
+let tenantId: string;
+beforeAll(async () => {
+  avow = await startTestAvow();
+  const tenant = await avow.tenantWithKey(['admin', 'consent:write', 'vault:read']);
+  tenantId = tenant.tenantId;
+  token = tenant.token;
+  api = client(avow, token);
+  await api.publish(boundaryRegister);
+});
+afterAll(async () => avow.close());
+
+const agent = 'Mozilla/5.0 (X11; Linux x86_64) SweepConsentTest/1.0';
+
+async function giveConsent(subjectId: string, ip: string) {
+  const reply = await avow.call('POST', '/v1/consent/events', {
+    token,
+    body: {
+      subjectId,
+      channel: 'form',
+      purposes: [{ purpose: 'newsletter', action: 'given' }],
+      ip,
+      userAgent: agent,
+    },
+  });
+  expect(reply.status, reply.text).toBe(201);
+}
+
+async function ledger(holders: string[]) {
+  const { db } = avow.database;
+  return {
+    events: await db
+      .selectFrom('consentEvents')
+      .select(['holderId', 'ipAnonymised', 'userAgent'])
+      .where('tenantId', '=', tenantId)
+      .where('holderId', 'in', holders)
+      .execute(),
+    states: await db
+      .selectFrom('consentState')
+      .select(['holderId', 'purpose'])
+      .where('tenantId', '=', tenantId)
+      .where('holderId', 'in', holders)
+      .execute(),
+  };
+}
+
+describe('retention: a subject the sweep erases', () => {
+  it('leaves no consent state, and its events (and its merged subject’s) no address or agent', async () => {
+    // Relationship ended 200 days ago and nothing is kept: the sweep erases the subject.
+    const ended = { relationshipEndedAt: daysAgo(200) };
+    const person = await api.subject('swept@example.com', 'customer', ended);
+    await api.records(person, [
+      { category: 'user.name', purposes: ['service'], collectedAt: daysAgo(900) },
+    ]);
+    const other = await api.subject('swept-too@example.com', 'customer', ended);
+    await giveConsent(person, '203.0.113.7');
+    await giveConsent(other, '198.51.100.9');
+    const merged = await api.call('POST', '/v1/subjects/merge', { from: other, into: person });
+    expect(merged.status, merged.text).toBe(200);
+    // A customer whose records are kept: the sweep leaves their ledger alone.
+    const kept = await api.subject('kept@example.com');
+    await giveConsent(kept, '192.0.2.1');
+
+    const before = await ledger([person, other, kept]);
+    expect(before.events.every((e) => e.ipAnonymised !== null && e.userAgent === agent)).toBe(true);
+    expect(before.states.map((s) => s.holderId).sort()).toEqual([kept, person].sort());
+
+    const run = await api.sweep();
+    expect(run.report).toMatchObject({ subjectsErased: 1 });
+    expect((await api.view(person)).subject.status).toBe('erased');
+
+    const after = await ledger([person, other, kept]);
+    expect(after.states).toEqual([{ holderId: kept, purpose: 'newsletter' }]);
+    const forgotten = after.events.filter((e) => e.holderId !== kept);
+    expect(forgotten).toHaveLength(2);
+    expect(forgotten.every((e) => e.ipAnonymised === null && e.userAgent === null)).toBe(true);
+    expect(after.events.find((e) => e.holderId === kept)).toMatchObject({
+      ipAnonymised: '192.0.2.0',
+      userAgent: agent,
+    });
+  });
+});
