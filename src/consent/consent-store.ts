@@ -3,7 +3,8 @@ import type { ConsentAction, ConsentChannel, ConsentValue } from './consent-mode
 
 /**
  * SQL of the consent ledger. consent_events is only ever inserted into, but
- * for erasure, which clears an event's address and agent (`forgetSubjects`);
+ * for erasure and pseudonymisation, which clear an event's address and agent
+ * (`forgetSubjects`, `forgetAddresses`);
  * consent_state is the derived current state, written in the same transaction.
  */
 
@@ -218,18 +219,44 @@ export async function forgetSubjects(
   subjectIds: readonly string[],
 ): Promise<void> {
   if (subjectIds.length === 0) return;
+  const holders = await holdersOf(db, tenantId, subjectIds);
+  await db
+    .deleteFrom('consentState')
+    .where('tenantId', '=', tenantId)
+    .where('holderId', 'in', holders)
+    .execute();
+  await clearAddresses(db, tenantId, holders);
+}
+
+/**
+ * Pseudonymisation: the events of these subjects and of the visitors linked
+ * to them lose their address and agent; their state stays, for decisions.
+ */
+export async function forgetAddresses(
+  db: Db,
+  tenantId: string,
+  subjectIds: readonly string[],
+): Promise<void> {
+  if (subjectIds.length === 0) return;
+  await clearAddresses(db, tenantId, await holdersOf(db, tenantId, subjectIds));
+}
+
+/** The subjects and the visitors linked to them. */
+async function holdersOf(
+  db: Db,
+  tenantId: string,
+  subjectIds: readonly string[],
+): Promise<string[]> {
   const visitors = await db
     .selectFrom('consentVisitors')
     .select('id')
     .where('tenantId', '=', tenantId)
     .where('subjectId', 'in', subjectIds)
     .execute();
-  const holders = [...subjectIds, ...visitors.map((v) => v.id)];
-  await db
-    .deleteFrom('consentState')
-    .where('tenantId', '=', tenantId)
-    .where('holderId', 'in', holders)
-    .execute();
+  return [...subjectIds, ...visitors.map((v) => v.id)];
+}
+
+async function clearAddresses(db: Db, tenantId: string, holders: readonly string[]) {
   await db
     .updateTable('consentEvents')
     .set({ ipAnonymised: null, userAgent: null })

@@ -3,6 +3,7 @@ import { cookiePurposePrefix, mergeConsent } from '../consent/consent-model.js';
 import {
   type ConsentStateRecord,
   deleteStates,
+  forgetAddresses,
   forgetSubjects,
   listStates,
   relinkVisitors,
@@ -931,6 +932,17 @@ export function createVaultService(deps: {
     });
   }
 
+  /**
+   * The subject's pseudonym, worked out before a pseudonymisation's
+   * transaction: the first use of the blind index in a process reads its key
+   * from the database, and inside the transaction that read would wait for the
+   * transaction's own connection on the embedded database (one connection),
+   * for ever.
+   */
+  function pseudonymOf(tenantId: string, subjectId: string): Promise<string> {
+    return blindIndex.pseudonym(tenantId, subjectId);
+  }
+
   /** The categories a pseudonymisation keeps: the caller's, else what the register keeps. */
   async function keepPlan(tenantId: string, keepCategories: string[] | undefined) {
     const policy = await policies.current(tenantId);
@@ -962,6 +974,7 @@ export function createVaultService(deps: {
     options: { keepCategories?: string[]; rightsRequestId?: string } = {},
   ) {
     const { policy, keep } = await keepPlan(ctx.tenantId, options.keepCategories);
+    const pseudonym = await pseudonymOf(ctx.tenantId, subjectId);
     return db.transaction().execute(async (tx) => {
       // Holds are placed under this lock: none appears between the check and the commit.
       await lockTenantRetention(tx, ctx.tenantId);
@@ -972,6 +985,7 @@ export function createVaultService(deps: {
       return pseudonymizeLocked(tx, ctx, subject, records, {
         policy,
         keep,
+        pseudonym,
         holdOf: holds.holdOf,
         rightsRequestId: options.rightsRequestId,
       });
@@ -991,6 +1005,7 @@ export function createVaultService(deps: {
     options: { keepCategories?: string[] } = {},
   ): Promise<{ outcome: 'pseudonymized' | 'held' | 'gone' }> {
     const { policy, keep } = await keepPlan(ctx.tenantId, options.keepCategories);
+    const pseudonym = await pseudonymOf(ctx.tenantId, subjectId);
     return db.transaction().execute(async (tx) => {
       await lockTenantRetention(tx, ctx.tenantId);
       const subject = await findSubject(tx, ctx.tenantId, subjectId, { forUpdate: true });
@@ -1002,6 +1017,7 @@ export function createVaultService(deps: {
       await pseudonymizeLocked(tx, ctx, subject, records, {
         policy,
         keep,
+        pseudonym,
         holdOf: holds.holdOf,
         rightsRequestId: undefined,
       });
@@ -1018,6 +1034,8 @@ export function createVaultService(deps: {
     plan: {
       policy: Policy;
       keep: string[];
+      /** From pseudonymOf, before the transaction. */
+      pseudonym: string;
       holdOf: (category: string) => LegalHold | undefined;
       rightsRequestId: string | undefined;
     },
@@ -1035,8 +1053,14 @@ export function createVaultService(deps: {
     const deleted = await deleteSubjectData(tx, ctx.tenantId, subjectId, {
       keepCategories: kept,
     });
+    // The consent ledger keeps the state decisions need, not where the person was.
+    await forgetAddresses(
+      tx,
+      ctx.tenantId,
+      await listMergedSubjectIds(tx, ctx.tenantId, subjectId),
+    );
     const at = now();
-    const pseudonym = subject.pseudonym ?? (await blindIndex.pseudonym(ctx.tenantId, subjectId));
+    const pseudonym = subject.pseudonym ?? plan.pseudonym;
     await updateSubject(
       tx,
       ctx.tenantId,

@@ -220,6 +220,40 @@ describe('erasure reaches the consent ledger', () => {
   });
 });
 
+describe('pseudonymisation and the consent ledger', () => {
+  it('keeps the state decisions need, and clears the address and agent of every event', async () => {
+    const person = await personWithConsent();
+    const { tenantId, token, subjectId, other, visitorId } = person;
+    const holders = [subjectId, other, visitorId];
+    const before = await ledgerRows(tenantId, holders);
+    expect(before.events.some((e) => e.ipAnonymised !== null || e.userAgent !== null)).toBe(true);
+
+    const done = await avow.call('POST', `/v1/subjects/${subjectId}/pseudonymize`, {
+      token,
+      body: {},
+    });
+    expect(done.status, done.text).toBe(200);
+
+    const after = await ledgerRows(tenantId, holders);
+    expect(after.states).toEqual(before.states);
+    expect(after.events.map((e) => e.id)).toEqual(before.events.map((e) => e.id));
+    expect(after.events.every((e) => e.ipAnonymised === null && e.userAgent === null)).toBe(true);
+    // The consent is still read and still counts; where it was given from is gone.
+    const state = await avow.call<{ states: { purpose: string; consent: string | null }[] }>(
+      'GET',
+      `/v1/consent/state?subjectId=${subjectId}`,
+      { token },
+    );
+    expect(state.status, state.text).toBe(200);
+    expect(state.body.states).toContainEqual(
+      expect.objectContaining({ purpose: 'newsletter', consent: 'given' }),
+    );
+    const history = await avow.call('GET', `/v1/consent/events?subjectId=${subjectId}`, { token });
+    expect(history.status, history.text).toBe(200);
+    expect(history.text).not.toContain(agent);
+  });
+});
+
 describe('the public consent routes, when the subject is erased while a call runs', () => {
   type ConsentMethod = 'currentStates' | 'withdraw' | 'receipt';
 
