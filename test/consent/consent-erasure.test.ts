@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SignedReceipt, verifyReceipt } from '../../src/consent/receipts.js';
 import * as consentErasure from '../../src/db/migrations/0014_consent_erasure.js';
 import { startTestAvow, type TestAvow } from '../support/avow.js';
-import { consentTenant, newSubject } from './consent-fixture.js';
+import { consentTenant, ledgerRows, newSubject } from './consent-fixture.js';
 
 /**
  * Erasure reaches the consent ledger: what a person chose can no longer be
@@ -70,32 +70,6 @@ async function personWithConsent() {
   return { tenantId, token, subjectId, other, visitorId, visitorToken, receiptId, base };
 }
 
-async function ledgerRows(tenantId: string, holders: string[]) {
-  const { db } = avow.database;
-  return {
-    events: await db
-      .selectFrom('consentEvents')
-      .select(['id', 'holderId', 'purpose', 'action', 'ipAnonymised', 'userAgent'])
-      .where('tenantId', '=', tenantId)
-      .where('holderId', 'in', holders)
-      .orderBy('id')
-      .execute(),
-    receipts: await db
-      .selectFrom('consentReceipts')
-      .select(['id', 'holderId', 'receipt', 'signature'])
-      .where('tenantId', '=', tenantId)
-      .where('holderId', 'in', holders)
-      .orderBy('id')
-      .execute(),
-    states: await db
-      .selectFrom('consentState')
-      .select(['holderId', 'purpose'])
-      .where('tenantId', '=', tenantId)
-      .where('holderId', 'in', holders)
-      .execute(),
-  };
-}
-
 /** What an erasure must leave: evidence without address or agent, no state, nothing readable. */
 async function expectForgotten(person: Awaited<ReturnType<typeof personWithConsent>>) {
   const { tenantId, token, subjectId, other, visitorId, visitorToken, receiptId, base } = person;
@@ -136,7 +110,7 @@ async function expectForgotten(person: Awaited<ReturnType<typeof personWithConse
   expect(publicState.body.states).toEqual([]);
 
   // In the database: the derived state is gone; the evidence stays, without address or agent.
-  const after = await ledgerRows(tenantId, holders);
+  const after = await ledgerRows(avow, tenantId, holders);
   expect(after.states).toEqual([]);
   expect(after.events.map((e) => [e.holderId, e.purpose, e.action])).toEqual(
     expect.arrayContaining([
@@ -176,7 +150,7 @@ describe('erasure reaches the consent ledger', () => {
       expect.arrayContaining(['203.0.113.0', '198.51.100.0']),
     );
     expect(history.text).toContain(agent);
-    const before = await ledgerRows(tenantId, [subjectId, other, visitorId]);
+    const before = await ledgerRows(avow, tenantId, [subjectId, other, visitorId]);
     expect(before.states.length).toBeGreaterThan(0);
 
     const erased = await avow.call('POST', `/v1/subjects/${subjectId}/erase`, { token, body: {} });
@@ -184,7 +158,7 @@ describe('erasure reaches the consent ledger', () => {
 
     await expectForgotten(person);
     // Only the personal fields went: the same events and receipts are kept.
-    const after = await ledgerRows(tenantId, [subjectId, other, visitorId]);
+    const after = await ledgerRows(avow, tenantId, [subjectId, other, visitorId]);
     expect(after.events.map((e) => e.id)).toEqual(before.events.map((e) => e.id));
     expect(after.receipts).toEqual(before.receipts);
   });
@@ -225,7 +199,7 @@ describe('pseudonymisation and the consent ledger', () => {
     const person = await personWithConsent();
     const { tenantId, token, subjectId, other, visitorId } = person;
     const holders = [subjectId, other, visitorId];
-    const before = await ledgerRows(tenantId, holders);
+    const before = await ledgerRows(avow, tenantId, holders);
     expect(before.events.some((e) => e.ipAnonymised !== null || e.userAgent !== null)).toBe(true);
 
     const done = await avow.call('POST', `/v1/subjects/${subjectId}/pseudonymize`, {
@@ -234,7 +208,7 @@ describe('pseudonymisation and the consent ledger', () => {
     });
     expect(done.status, done.text).toBe(200);
 
-    const after = await ledgerRows(tenantId, holders);
+    const after = await ledgerRows(avow, tenantId, holders);
     expect(after.states).toEqual(before.states);
     expect(after.events.map((e) => e.id)).toEqual(before.events.map((e) => e.id));
     expect(after.events.every((e) => e.ipAnonymised === null && e.userAgent === null)).toBe(true);
@@ -356,7 +330,7 @@ describe('migration 0014: subjects erased before erasure reached the ledger', ()
     // The migration's own data step, run again on rows it has not seen.
     await consentErasure.up(db as unknown as Kysely<unknown>);
 
-    const after = await ledgerRows(tenantId, [subjectId, other, visitorId]);
+    const after = await ledgerRows(avow, tenantId, [subjectId, other, visitorId]);
     expect(after.states).toEqual([]);
     expect(after.events.length).toBeGreaterThanOrEqual(3);
     for (const event of after.events) {
@@ -364,7 +338,7 @@ describe('migration 0014: subjects erased before erasure reached the ledger', ()
       expect(event.userAgent).toBeNull();
     }
     // A live subject's ledger is untouched.
-    const untouched = await ledgerRows(tenantId, [live]);
+    const untouched = await ledgerRows(avow, tenantId, [live]);
     expect(untouched.states.length).toBeGreaterThan(0);
     expect(untouched.events.map((e) => [e.ipAnonymised, e.userAgent])).toEqual([
       ['192.0.2.0', agent],

@@ -65,3 +65,30 @@ export async function consentTenant(avow: TestAvow) {
   const subjectId = await newSubject(avow, token);
   return { tenantId, token, registerVersion, subjectId };
 }
+
+/** What the consent ledger holds for these holders, read from the database (not the API). */
+export async function ledgerRows(avow: TestAvow, tenantId: string, holders: string[]) {
+  const { db } = avow.database;
+  return {
+    events: await db
+      .selectFrom('consentEvents')
+      .select(['id', 'holderId', 'purpose', 'action', 'ipAnonymised', 'userAgent'])
+      .where('tenantId', '=', tenantId)
+      .where('holderId', 'in', holders)
+      .orderBy('id')
+      .execute(),
+    receipts: await db
+      .selectFrom('consentReceipts')
+      .select(['id', 'holderId', 'receipt', 'signature'])
+      .where('tenantId', '=', tenantId)
+      .where('holderId', 'in', holders)
+      .orderBy('id')
+      .execute(),
+    states: await db
+      .selectFrom('consentState')
+      .select(['holderId', 'purpose'])
+      .where('tenantId', '=', tenantId)
+      .where('holderId', 'in', holders)
+      .execute(),
+  };
+}

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ledgerRows } from '../consent/consent-fixture.js';
 import { startTestAvow, type TestAvow } from '../support/avow.js';
 import { boundaryRegister, client, daysAgo } from './support.js';
 
@@ -39,24 +40,6 @@ async function giveConsent(subjectId: string, ip: string) {
   expect(reply.status, reply.text).toBe(201);
 }
 
-async function ledger(holders: string[]) {
-  const { db } = avow.database;
-  return {
-    events: await db
-      .selectFrom('consentEvents')
-      .select(['holderId', 'ipAnonymised', 'userAgent'])
-      .where('tenantId', '=', tenantId)
-      .where('holderId', 'in', holders)
-      .execute(),
-    states: await db
-      .selectFrom('consentState')
-      .select(['holderId', 'purpose'])
-      .where('tenantId', '=', tenantId)
-      .where('holderId', 'in', holders)
-      .execute(),
-  };
-}
-
 describe('retention: a subject the sweep erases', () => {
   it('leaves no consent state, and its events (and its merged subject’s) no address or agent', async () => {
     // Relationship ended 200 days ago and nothing is kept: the sweep erases the subject.
@@ -74,7 +57,7 @@ describe('retention: a subject the sweep erases', () => {
     const kept = await api.subject('kept@example.com');
     await giveConsent(kept, '192.0.2.1');
 
-    const before = await ledger([person, other, kept]);
+    const before = await ledgerRows(avow, tenantId, [person, other, kept]);
     expect(before.events.every((e) => e.ipAnonymised !== null && e.userAgent === agent)).toBe(true);
     expect(before.states.map((s) => s.holderId).sort()).toEqual([kept, person].sort());
 
@@ -82,7 +65,7 @@ describe('retention: a subject the sweep erases', () => {
     expect(run.report).toMatchObject({ subjectsErased: 1 });
     expect((await api.view(person)).subject.status).toBe('erased');
 
-    const after = await ledger([person, other, kept]);
+    const after = await ledgerRows(avow, tenantId, [person, other, kept]);
     expect(after.states).toEqual([{ holderId: kept, purpose: 'newsletter' }]);
     const forgotten = after.events.filter((e) => e.holderId !== kept);
     expect(forgotten).toHaveLength(2);
