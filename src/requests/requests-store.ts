@@ -173,15 +173,14 @@ export async function findConfirmedDuplicate(
   return row && toRequest(row);
 }
 
-/**
- * The ids of restriction requests other than `exceptId` whose restriction
- * landed on one of the subjects and is still in force: fulfilled (completed or
- * partially completed) and not lifted.
- */
 /** A restriction request in force on a subject: what the subject's restriction shows while it holds. */
 export type RestrictionInForce = { id: string; ground: string; completedAt: Date };
 
-/** The restriction requests in force on these subjects (but one), the earliest fulfilled first. */
+/**
+ * The restriction requests other than `exceptId` whose restriction landed on
+ * one of the subjects and is still in force: fulfilled (completed or partially
+ * completed) and not lifted. The earliest fulfilled first.
+ */
 export async function listRestrictionsInForce(
   db: Db,
   tenantId: string,
