@@ -22,12 +22,22 @@ describe('configuration', () => {
 
   it('names every bad variable and what it accepts', () => {
     try {
-      loadConfig({ AVOW_PORT: 'eighty', DATABASE_URL: 'mysql://x', AVOW_LOG_LEVEL: 'loud' });
+      loadConfig({
+        AVOW_PORT: 'eighty',
+        DATABASE_URL: 'mysql://x',
+        AVOW_LOG_LEVEL: 'loud',
+        AVOW_DATABASE_POOL_SIZE: '2.5',
+        AVOW_API_KEY_CACHE_SECONDS: '-1',
+      });
       expect.unreachable();
     } catch (error) {
       expect(error).toBeInstanceOf(ConfigError);
       const message = (error as Error).message;
-      expect(message).toContain('AVOW_PORT');
+      expect(message).toContain('AVOW_PORT: must be a whole number from 0 to 65535');
+      expect(message).toContain('AVOW_DATABASE_POOL_SIZE: must be a whole number from 1 to 200');
+      expect(message).toContain(
+        'AVOW_API_KEY_CACHE_SECONDS: must be a whole number from 0 to 3600',
+      );
       expect(message).toContain('DATABASE_URL: must be a postgres:// or postgresql:// URL');
       expect(message).toContain('AVOW_LOG_LEVEL');
       expect(message).toContain('debug');

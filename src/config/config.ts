@@ -14,18 +14,24 @@ const booleanString = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((value) => value === 'true' || value === '1' || value === 'yes');
 
+/** A whole number in a range, read from a string; a bad one is told the range. */
+const wholeNumber = (min: number, max: number) => {
+  const message = `must be a whole number from ${min} to ${max}`;
+  return z.coerce.number(message).int(message).min(min, message).max(max, message);
+};
+
 const envSchema = z.object({
-  AVOW_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  AVOW_PORT: wholeNumber(0, 65535).default(8080),
   AVOW_HOST: z.string().min(1).default('127.0.0.1'),
   AVOW_DATA_DIR: z.string().min(1).default('./data'),
   DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
     .optional(),
-  AVOW_DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  AVOW_DATABASE_POOL_SIZE: wholeNumber(1, 200).default(10),
   AVOW_MASTER_KEY: z.string().min(1).optional(),
   AVOW_MASTER_KEY_FILE: z.string().min(1).optional(),
-  AVOW_MASTER_KEY_VERSION: z.coerce.number().int().min(1).max(1_000_000).default(1),
+  AVOW_MASTER_KEY_VERSION: wholeNumber(1, 1_000_000).default(1),
   AVOW_PREVIOUS_MASTER_KEYS: z
     .string()
     .regex(
@@ -42,7 +48,7 @@ const envSchema = z.object({
     .default('info'),
   AVOW_PUBLIC_URL: z.url().optional(),
   AVOW_TRUST_PROXY: booleanString.default(false),
-  AVOW_API_KEY_CACHE_SECONDS: z.coerce.number().int().min(0).max(3600).default(10),
+  AVOW_API_KEY_CACHE_SECONDS: wholeNumber(0, 3600).default(10),
   AVOW_WORKER: booleanString.default(true),
   AVOW_SMTP_URL: z
     .string()
