@@ -1,5 +1,6 @@
 import type { AuditContext, AuditEventInput } from '../audit/audit-events.js';
 import type { Keyring } from '../crypto/keyring.js';
+import type { SubjectKeys } from '../crypto/subject-keys.js';
 import type { Db } from '../db/database.js';
 import { addObjection, liftObjection, setPurposeState } from '../decisions/subject-state-store.js';
 import { AppError, notFound } from '../errors/errors.js';
@@ -25,6 +26,7 @@ import {
   optOutAction,
   textHashFor,
 } from './consent-model.js';
+import { openWhereabouts, sealWhereabouts } from './consent-sealing.js';
 import {
   type ConsentEvent,
   type ConsentStateRecord,
@@ -59,6 +61,8 @@ export type ConsentServiceDeps = {
   keyring: Pick<Keyring, 'sign' | 'verify' | 'publicKey' | 'publicKeyPem'>;
   audit: AuditSink;
   registers: RegisterSource;
+  /** The holders' data keys, which seal where each choice came from. */
+  subjectKeys: Pick<SubjectKeys, 'get' | 'getOrCreate'>;
   /** Where people reach this installation, for unsubscribe links. */
   publicUrl: string;
   now?: () => Date;
@@ -279,10 +283,28 @@ export function createConsentService(deps: ConsentServiceDeps) {
         return { holderId, events, receipt: null, states: [...before.values()].map(view) };
       }
 
+      // Where the choice came from is sealed under the holder's key (consent-sealing.ts).
+      const key =
+        ip !== null || userAgent !== null
+          ? await deps.subjectKeys.getOrCreate(tx, input.tenantId, holderId)
+          : null;
       await insertEvents(
         tx,
         input.tenantId,
-        events.map((e) => ({ ...e, requestId: input.context.requestId ?? null })),
+        events.map((e) => ({
+          ...e,
+          ipAnonymised: null,
+          userAgent: null,
+          sealed: key
+            ? sealWhereabouts(
+                key,
+                { tenantId: input.tenantId, eventId: e.id, keyOwner: holderId },
+                { ipAnonymised: e.ipAnonymised, userAgent: e.userAgent },
+              )
+            : null,
+          sealedFor: key ? holderId : null,
+          requestId: input.context.requestId ?? null,
+        })),
       );
       for (const [key, state] of states) {
         await upsertState(tx, input.tenantId, state);
@@ -604,7 +626,29 @@ export function createConsentService(deps: ConsentServiceDeps) {
     holder: Holder,
     filter: { purpose?: string | undefined; after?: string | undefined; limit: number },
   ): Promise<ConsentEvent[]> {
-    return listEvents(db, tenantId, await holderIds(tenantId, holder), filter);
+    const stored = await listEvents(db, tenantId, await holderIds(tenantId, holder), filter);
+    // Each key once: a page holds the events of a few holders at most.
+    const keys = new Map<string, Buffer | null>();
+    const keyOf = async (owner: string) => {
+      if (!keys.has(owner)) {
+        const found = await deps.subjectKeys.get(db, tenantId, owner);
+        keys.set(owner, found.state === 'live' ? found.key : null);
+      }
+      return keys.get(owner) ?? null;
+    };
+    const events: ConsentEvent[] = [];
+    for (const { sealed, sealedFor, ...event } of stored) {
+      const key = sealed && sealedFor ? await keyOf(sealedFor) : null;
+      // Events written before sealing keep their clear fields; a destroyed key reads as none.
+      const whereabouts =
+        sealed && sealedFor
+          ? key
+            ? openWhereabouts(key, { tenantId, eventId: event.id, keyOwner: sealedFor }, sealed)
+            : { ipAnonymised: null, userAgent: null }
+          : { ipAnonymised: event.ipAnonymised, userAgent: event.userAgent };
+      events.push({ ...event, ...whereabouts });
+    }
+    return events;
   }
 
   const toSigned = (stored: StoredReceipt): SignedReceipt & { id: string; holderId: string } => ({

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { ConsentAction, ConsentChannel, ConsentValue } from './consent-model.js';
 
@@ -22,6 +23,9 @@ export type ConsentEvent = {
   receiptId: string;
   at: Date;
 };
+
+/** An event as stored: its address and agent sealed (`sealed`, under the data key of `sealedFor`), or in clear if written before that. */
+export type StoredConsentEvent = ConsentEvent & { sealed: Buffer | null; sealedFor: string | null };
 
 export type ConsentStateRecord = {
   holderId: string;
@@ -57,6 +61,8 @@ const eventColumns = [
   'textHash',
   'ipAnonymised',
   'userAgent',
+  'sealed',
+  'sealedFor',
   'receiptId',
   'at',
 ] as const;
@@ -137,7 +143,7 @@ export async function relinkVisitors(
 export async function insertEvents(
   db: Db,
   tenantId: string,
-  events: (ConsentEvent & { requestId: string | null })[],
+  events: (StoredConsentEvent & { requestId: string | null })[],
 ): Promise<void> {
   if (events.length === 0) return;
   await db
@@ -151,7 +157,7 @@ export async function listEvents(
   tenantId: string,
   holderIds: readonly string[],
   filter: { purpose?: string | undefined; after?: string | undefined; limit: number },
-): Promise<ConsentEvent[]> {
+): Promise<StoredConsentEvent[]> {
   let query = db
     .selectFrom('consentEvents')
     .select(eventColumns)
@@ -161,7 +167,38 @@ export async function listEvents(
     .limit(filter.limit);
   if (filter.purpose) query = query.where('purpose', '=', filter.purpose);
   if (filter.after) query = query.where('id', '>', filter.after);
-  return (await query.execute()) as ConsentEvent[];
+  return (await query.execute()) as StoredConsentEvent[];
+}
+
+/** The events sealed under one key's owner, for sealing them again under another's (a merge). */
+export async function listSealedFor(
+  db: Db,
+  tenantId: string,
+  keyOwner: string,
+): Promise<{ id: string; sealed: Buffer }[]> {
+  const rows = await db
+    .selectFrom('consentEvents')
+    .select(['id', 'sealed'])
+    .where('tenantId', '=', tenantId)
+    .where('sealedFor', '=', keyOwner)
+    .where('sealed', 'is not', null)
+    .execute();
+  return rows.flatMap((r) => (r.sealed ? [{ id: r.id, sealed: r.sealed }] : []));
+}
+
+export async function resealEvent(
+  db: Db,
+  tenantId: string,
+  id: string,
+  sealed: Buffer,
+  keyOwner: string,
+): Promise<void> {
+  await db
+    .updateTable('consentEvents')
+    .set({ sealed, sealedFor: keyOwner })
+    .where('tenantId', '=', tenantId)
+    .where('id', '=', id)
+    .execute();
 }
 
 /** The holder's current states, locked for the rest of the transaction when `forUpdate`. */
@@ -226,6 +263,27 @@ export async function forgetSubjects(
     .where('holderId', 'in', holders)
     .execute();
   await clearAddresses(db, tenantId, holders);
+  // The holders' data keys go too (the subjects' may be gone already): what
+  // was sealed under them is then unreadable in every backup of the ledger.
+  await db
+    .insertInto('subjectKeys')
+    .values(
+      holders.map((subjectId) => ({
+        tenantId,
+        subjectId,
+        wrappedKey: null,
+        masterKeyVersion: null,
+        destroyedAt: sql<Date>`now()`,
+      })),
+    )
+    .onConflict((oc) =>
+      oc.columns(['tenantId', 'subjectId']).doUpdateSet({
+        wrappedKey: null,
+        masterKeyVersion: null,
+        destroyedAt: sql`coalesce(subject_keys.destroyed_at, now())`,
+      }),
+    )
+    .execute();
 }
 
 /**
@@ -259,10 +317,16 @@ async function holdersOf(
 async function clearAddresses(db: Db, tenantId: string, holders: readonly string[]) {
   await db
     .updateTable('consentEvents')
-    .set({ ipAnonymised: null, userAgent: null })
+    .set({ ipAnonymised: null, userAgent: null, sealed: null, sealedFor: null })
     .where('tenantId', '=', tenantId)
     .where('holderId', 'in', holders)
-    .where((eb) => eb.or([eb('ipAnonymised', 'is not', null), eb('userAgent', 'is not', null)]))
+    .where((eb) =>
+      eb.or([
+        eb('ipAnonymised', 'is not', null),
+        eb('userAgent', 'is not', null),
+        eb('sealed', 'is not', null),
+      ]),
+    )
     .execute();
 }
 

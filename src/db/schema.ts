@@ -224,6 +224,9 @@ export type ConsentEventRow = {
   textHash: string | null;
   ipAnonymised: string | null;
   userAgent: string | null;
+  /** The address and agent, sealed under the data key of `sealedFor` (migration 0016). */
+  sealed: Buffer | null;
+  sealedFor: string | null;
   receiptId: string;
   requestId: string | null;
   at: Timestamp;

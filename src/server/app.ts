@@ -129,6 +129,7 @@ export function createServices(options: AvowOptions) {
     db,
     keyring,
     audit,
+    subjectKeys,
     registers: register,
     publicUrl: options.publicUrl,
   });

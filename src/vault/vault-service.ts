@@ -1,12 +1,15 @@
 import type { AuditContext, AuditEventInput } from '../audit/audit-events.js';
 import { cookiePurposePrefix, mergeConsent } from '../consent/consent-model.js';
+import { openWhereabouts, sealWhereabouts } from '../consent/consent-sealing.js';
 import {
   type ConsentStateRecord,
   deleteStates,
   forgetAddresses,
   forgetSubjects,
+  listSealedFor,
   listStates,
   relinkVisitors,
+  resealEvent,
   upsertState,
 } from '../consent/consent-store.js';
 import {
@@ -1237,6 +1240,21 @@ export function createVaultService(deps: {
           at,
         );
       await deletePurposeStates(tx, ctx.tenantId, from.id);
+      // The consent ledger's events sealed under from's key are sealed under
+      // into's (the events stay from's: the ledger is append-only).
+      for (const event of await listSealedFor(tx, ctx.tenantId, from.id)) {
+        const whereabouts = openWhereabouts(
+          fromKey,
+          { tenantId: ctx.tenantId, eventId: event.id, keyOwner: from.id },
+          event.sealed,
+        );
+        const sealed = sealWhereabouts(
+          intoKey,
+          { tenantId: ctx.tenantId, eventId: event.id, keyOwner: into.id },
+          whereabouts,
+        );
+        await resealEvent(tx, ctx.tenantId, event.id, sealed, into.id);
+      }
       await subjectKeys.destroy(tx, ctx.tenantId, from.id, at);
       await updateSubject(tx, ctx.tenantId, from.id, { status: 'merged', mergedInto: into.id }, at);
       const mergeId = newId('subjectMerge');

@@ -122,6 +122,13 @@ async function expectForgotten(person: Awaited<ReturnType<typeof personWithConse
   for (const event of after.events) {
     expect(event.ipAnonymised, event.id).toBeNull();
     expect(event.userAgent, event.id).toBeNull();
+    expect(event.sealed, event.id).toBeNull();
+  }
+  // The keys they were sealed under are destroyed: a backup's copy of the
+  // sealed address and agent can no longer be opened.
+  for (const holder of holders) {
+    const key = await avow.services.subjectKeys.get(avow.database.db, tenantId, holder);
+    expect(key.state, holder).toBe('destroyed');
   }
   expect(after.receipts.length).toBeGreaterThanOrEqual(3);
   for (const stored of after.receipts) {
@@ -152,6 +159,16 @@ describe('erasure reaches the consent ledger', () => {
     expect(history.text).toContain(agent);
     const before = await ledgerRows(avow, tenantId, [subjectId, other, visitorId]);
     expect(before.states.length).toBeGreaterThan(0);
+    // In the database the address and agent are sealed, under the holder's key
+    // (the merged subject's events sealed again under the subject's).
+    expect(before.events.length).toBeGreaterThanOrEqual(3);
+    for (const event of before.events) {
+      expect(event.ipAnonymised, event.id).toBeNull();
+      expect(event.userAgent, event.id).toBeNull();
+      expect(event.sealed, event.id).not.toBeNull();
+      expect(event.sealed?.toString('latin1')).not.toContain('ErasureTest');
+      expect(event.sealedFor, event.id).toBe(event.holderId === other ? subjectId : event.holderId);
+    }
 
     const erased = await avow.call('POST', `/v1/subjects/${subjectId}/erase`, { token, body: {} });
     expect(erased.status, erased.text).toBe(200);
@@ -200,7 +217,8 @@ describe('pseudonymisation and the consent ledger', () => {
     const { tenantId, token, subjectId, other, visitorId } = person;
     const holders = [subjectId, other, visitorId];
     const before = await ledgerRows(avow, tenantId, holders);
-    expect(before.events.some((e) => e.ipAnonymised !== null || e.userAgent !== null)).toBe(true);
+    expect(before.events.length).toBeGreaterThanOrEqual(3);
+    expect(before.events.every((e) => e.sealed !== null)).toBe(true);
 
     const done = await avow.call('POST', `/v1/subjects/${subjectId}/pseudonymize`, {
       token,
@@ -211,7 +229,11 @@ describe('pseudonymisation and the consent ledger', () => {
     const after = await ledgerRows(avow, tenantId, holders);
     expect(after.states).toEqual(before.states);
     expect(after.events.map((e) => e.id)).toEqual(before.events.map((e) => e.id));
-    expect(after.events.every((e) => e.ipAnonymised === null && e.userAgent === null)).toBe(true);
+    expect(
+      after.events.every(
+        (e) => e.ipAnonymised === null && e.userAgent === null && e.sealed === null,
+      ),
+    ).toBe(true);
     // The consent is still read and still counts; where it was given from is gone.
     const state = await avow.call<{ states: { purpose: string; consent: string | null }[] }>(
       'GET',
@@ -326,6 +348,13 @@ describe('migration 0014: subjects erased before erasure reached the ledger', ()
       },
     });
     expect(kept.status, kept.text).toBe(201);
+    // Events as they were written then: address and agent in clear, nothing sealed.
+    await db
+      .updateTable('consentEvents')
+      .set({ ipAnonymised: '192.0.2.0', userAgent: agent, sealed: null, sealedFor: null })
+      .where('tenantId', '=', tenantId)
+      .where('holderId', 'in', [subjectId, other, visitorId, live])
+      .execute();
 
     // The migration's own data step, run again on rows it has not seen.
     await consentErasure.up(db as unknown as Kysely<unknown>);

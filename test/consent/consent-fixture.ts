@@ -72,7 +72,16 @@ export async function ledgerRows(avow: TestAvow, tenantId: string, holders: stri
   return {
     events: await db
       .selectFrom('consentEvents')
-      .select(['id', 'holderId', 'purpose', 'action', 'ipAnonymised', 'userAgent'])
+      .select([
+        'id',
+        'holderId',
+        'purpose',
+        'action',
+        'ipAnonymised',
+        'userAgent',
+        'sealed',
+        'sealedFor',
+      ])
       .where('tenantId', '=', tenantId)
       .where('holderId', 'in', holders)
       .orderBy('id')

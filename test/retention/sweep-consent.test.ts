@@ -58,7 +58,8 @@ describe('retention: a subject the sweep erases', () => {
     await giveConsent(kept, '192.0.2.1');
 
     const before = await ledgerRows(avow, tenantId, [person, other, kept]);
-    expect(before.events.every((e) => e.ipAnonymised !== null && e.userAgent === agent)).toBe(true);
+    // Sealed under each holder's key, nothing in clear.
+    expect(before.events.every((e) => e.sealed !== null && e.ipAnonymised === null)).toBe(true);
     expect(before.states.map((s) => s.holderId).sort()).toEqual([kept, person].sort());
 
     const run = await api.sweep();
@@ -69,10 +70,18 @@ describe('retention: a subject the sweep erases', () => {
     expect(after.states).toEqual([{ holderId: kept, purpose: 'newsletter' }]);
     const forgotten = after.events.filter((e) => e.holderId !== kept);
     expect(forgotten).toHaveLength(2);
-    expect(forgotten.every((e) => e.ipAnonymised === null && e.userAgent === null)).toBe(true);
-    expect(after.events.find((e) => e.holderId === kept)).toMatchObject({
-      ipAnonymised: '192.0.2.0',
-      userAgent: agent,
-    });
+    expect(forgotten.every((e) => e.sealed === null && e.userAgent === null)).toBe(true);
+    for (const holder of [person, other]) {
+      const key = await avow.services.subjectKeys.get(avow.database.db, tenantId, holder);
+      expect(key.state, holder).toBe('destroyed');
+    }
+    expect(after.events.find((e) => e.holderId === kept)?.sealed).not.toBeNull();
+    const history = await avow.call<{
+      items: { ipAnonymised: string | null; userAgent: string | null }[];
+    }>('GET', `/v1/consent/events?subjectId=${kept}`, { token });
+    expect(history.status, history.text).toBe(200);
+    expect(history.body.items).toEqual([
+      expect.objectContaining({ ipAnonymised: '192.0.2.0', userAgent: agent }),
+    ]);
   });
 });

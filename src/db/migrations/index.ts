@@ -14,6 +14,7 @@ import * as m0012 from './0012_consent_expiry.js';
 import * as m0013 from './0013_purpose_fulfilled.js';
 import * as m0014 from './0014_consent_erasure.js';
 import * as m0015 from './0015_subjects_merged_into.js';
+import * as m0016 from './0016_consent_sealed.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the folder so the
@@ -35,4 +36,5 @@ export const migrations: Record<string, Migration> = {
   '0013_purpose_fulfilled': m0013,
   '0014_consent_erasure': m0014,
   '0015_subjects_merged_into': m0015,
+  '0016_consent_sealed': m0016,
 };
