@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { destroySubjectKeys } from '../crypto/subject-keys.js';
 import type { Db } from '../db/database.js';
 import type { ConsentAction, ConsentChannel, ConsentValue } from './consent-model.js';
 
@@ -254,6 +254,7 @@ export async function forgetSubjects(
   db: Db,
   tenantId: string,
   subjectIds: readonly string[],
+  at: Date,
 ): Promise<void> {
   if (subjectIds.length === 0) return;
   const holders = await holdersOf(db, tenantId, subjectIds);
@@ -265,25 +266,7 @@ export async function forgetSubjects(
   await clearAddresses(db, tenantId, holders);
   // The holders' data keys go too (the subjects' may be gone already): what
   // was sealed under them is then unreadable in every backup of the ledger.
-  await db
-    .insertInto('subjectKeys')
-    .values(
-      holders.map((subjectId) => ({
-        tenantId,
-        subjectId,
-        wrappedKey: null,
-        masterKeyVersion: null,
-        destroyedAt: sql<Date>`now()`,
-      })),
-    )
-    .onConflict((oc) =>
-      oc.columns(['tenantId', 'subjectId']).doUpdateSet({
-        wrappedKey: null,
-        masterKeyVersion: null,
-        destroyedAt: sql`coalesce(subject_keys.destroyed_at, now())`,
-      }),
-    )
-    .execute();
+  await destroySubjectKeys(db, tenantId, holders, at);
 }
 
 /**

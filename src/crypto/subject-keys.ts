@@ -59,20 +59,44 @@ export function createSubjectKeys(deps: { keyring: Keyring }) {
 
   /** Crypto-shredding: the wrapped key is overwritten; only the fact and time remain. */
   async function destroy(db: Db, tenantId: string, subjectId: string, at: Date): Promise<void> {
-    await db
-      .insertInto('subjectKeys')
-      .values({ tenantId, subjectId, wrappedKey: null, masterKeyVersion: null, destroyedAt: at })
-      .onConflict((oc) =>
-        oc.columns(['tenantId', 'subjectId']).doUpdateSet({
-          wrappedKey: null,
-          masterKeyVersion: null,
-          destroyedAt: sql`coalesce(subject_keys.destroyed_at, ${at})`,
-        }),
-      )
-      .execute();
+    await destroySubjectKeys(db, tenantId, [subjectId], at);
   }
 
   return { get, getOrCreate, destroy };
 }
 
 export type SubjectKeys = ReturnType<typeof createSubjectKeys>;
+
+/**
+ * Crypto-shredding of many keys at once, in the caller's transaction (needs
+ * no keyring): each wrapped key is overwritten, or a destroyed row written
+ * for an id that had none, so it can never get one. The first destruction
+ * time stays.
+ */
+export async function destroySubjectKeys(
+  db: Db,
+  tenantId: string,
+  subjectIds: readonly string[],
+  at: Date,
+): Promise<void> {
+  if (subjectIds.length === 0) return;
+  await db
+    .insertInto('subjectKeys')
+    .values(
+      subjectIds.map((subjectId) => ({
+        tenantId,
+        subjectId,
+        wrappedKey: null,
+        masterKeyVersion: null,
+        destroyedAt: at,
+      })),
+    )
+    .onConflict((oc) =>
+      oc.columns(['tenantId', 'subjectId']).doUpdateSet({
+        wrappedKey: null,
+        masterKeyVersion: null,
+        destroyedAt: sql`coalesce(subject_keys.destroyed_at, excluded.destroyed_at)`,
+      }),
+    )
+    .execute();
+}

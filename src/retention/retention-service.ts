@@ -388,7 +388,8 @@ export function createRetentionService(deps: {
           // their state, their events' address and agent, the subjects merged
           // into them and the visitors linked to them included.
           for (const subjectId of erasedNow) {
-            await forgetSubjects(tx, tenantId, await listMergedSubjectIds(tx, tenantId, subjectId));
+            const merged = await listMergedSubjectIds(tx, tenantId, subjectId);
+            await forgetSubjects(tx, tenantId, merged, asOf);
           }
           for (const [rule, count] of perRule) {
             await audit.record(tx, {

@@ -1,4 +1,5 @@
 import { type RawBuilder, sql } from 'kysely';
+import { destroySubjectKeys } from '../crypto/subject-keys.js';
 import type { Db } from '../db/database.js';
 import type { Duration } from '../register/duration.js';
 import type { RetentionTrigger } from '../register/register-schema.js';
@@ -625,13 +626,7 @@ export async function eraseSubjects(
   at: Date,
 ): Promise<string[]> {
   if (subjectIds.length === 0) return [];
-  await sql`
-    insert into subject_keys (tenant_id, subject_id, wrapped_key, master_key_version, destroyed_at)
-    select ${tenantId}, id, null, null, ${at}::timestamptz from unnest(${textArray(subjectIds)}) as u(id)
-    on conflict (tenant_id, subject_id) do update
-      set wrapped_key = null, master_key_version = null, destroyed_at = coalesce(subject_keys.destroyed_at, excluded.destroyed_at)`.execute(
-    tx,
-  );
+  await destroySubjectKeys(tx, tenantId, subjectIds, at);
   await tx
     .deleteFrom('subjectIdentities')
     .where('tenantId', '=', tenantId)

@@ -895,6 +895,7 @@ export function createVaultService(deps: {
         tx,
         ctx.tenantId,
         await listMergedSubjectIds(tx, ctx.tenantId, subjectId),
+        at,
       );
       await updateSubject(
         tx,
