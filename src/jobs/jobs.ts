@@ -89,6 +89,12 @@ export type JobRunnerDeps = {
   pollingIntervalSeconds?: number;
   /** How long stop() lets running jobs finish before failing them (they are then retried). Default 30 s. */
   stopTimeoutSeconds?: number;
+  /**
+   * Whether a working process turns schedules into jobs (default true). Tests
+   * turn it off: a schedule firing in the middle of a test (consent.expire at
+   * minute 27) would change what the test reads; they run jobs themselves.
+   */
+  cron?: boolean;
 };
 
 export type JobRunner = {
@@ -325,7 +331,7 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
         migrate: true,
         // Maintenance (expiring stuck jobs, archiving) and cron belong to processes that work.
         supervise: work,
-        schedule: work,
+        schedule: work && (deps.cron ?? true),
         pollingIntervalSeconds,
         cronWorkerIntervalSeconds: Math.max(1, pollingIntervalSeconds),
       });

@@ -58,7 +58,7 @@ export type AvowOptions = {
   /** Whether this process works background jobs (AVOW_WORKER); default true. */
   worker?: boolean;
   /** Queue timings: how often an idle worker polls, how long stop() waits for running jobs. */
-  jobs?: { pollingIntervalSeconds?: number; stopTimeoutSeconds?: number };
+  jobs?: { pollingIntervalSeconds?: number; stopTimeoutSeconds?: number; cron?: boolean };
 };
 
 export const avowVersion: string = (

@@ -59,8 +59,10 @@ export async function startTestAvow(
     logger: createLogger('info', sink),
     publicUrl: options.publicUrl ?? 'http://127.0.0.1',
     ...(options.mail ? { mail: options.mail } : {}),
-    // A worker that looks for jobs often, so tests see them worked quickly.
-    jobs: { pollingIntervalSeconds: 0.5 },
+    // A worker that looks for jobs often, so tests see them worked quickly;
+    // no cron, so no scheduled run (consent.expire at :27, audit.checkpoint at
+    // :07) lands in the middle of a test. Tests run jobs themselves.
+    jobs: { pollingIntervalSeconds: 0.5, cron: false },
   });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
