@@ -246,7 +246,8 @@ export async function deleteStates(db: Db, tenantId: string, holderId: string): 
  * their current states and those of the visitors linked to them go (derived
  * from the events, which stay as the evidence of consent, Art. 7(1)), and
  * those events lose the anonymised address and the user agent, the two
- * fields about the person rather than the consent. The visitor rows stay:
+ * fields about the person rather than the consent; the data keys of all of
+ * them, which sealed those fields, are destroyed. The visitor rows stay:
  * they hold two random ids, and are how a banner token of the erased person
  * is recognised and answered as a stranger's.
  */
